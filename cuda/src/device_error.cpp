@@ -1,0 +1,24 @@
+#include "gpumem/cuda/device_error.hpp"
+
+namespace gpumem::cuda {
+
+const char* error_name(error_code code) noexcept {
+  switch (code) {
+    case error_code::success: return "CUDA_SUCCESS";
+    case error_code::invalid_value: return "CUDA_ERROR_INVALID_VALUE";
+    case error_code::out_of_memory: return "CUDA_ERROR_OUT_OF_MEMORY";
+    case error_code::not_initialized: return "CUDA_ERROR_NOT_INITIALIZED";
+    case error_code::no_device: return "CUDA_ERROR_NO_DEVICE";
+    case error_code::invalid_device: return "CUDA_ERROR_INVALID_DEVICE";
+    case error_code::invalid_handle: return "CUDA_ERROR_INVALID_HANDLE";
+    case error_code::illegal_address: return "CUDA_ERROR_ILLEGAL_ADDRESS";
+    case error_code::not_permitted: return "CUDA_ERROR_NOT_PERMITTED";
+    case error_code::not_supported: return "CUDA_ERROR_NOT_SUPPORTED";
+    case error_code::unknown: return "CUDA_ERROR_UNKNOWN";
+    case error_code::driver_unavailable: return "GPUMEM_ERROR_DRIVER_UNAVAILABLE";
+    case error_code::system_error: return "GPUMEM_ERROR_SYSTEM";
+  }
+  return "CUDA_ERROR_UNKNOWN";
+}
+
+} // namespace gpumem::cuda
