@@ -2,6 +2,7 @@
 // One thread per emulated device that runs copies in order, the analogue of a GPU's
 // copy engine: the caller starts a copy and goes on, then polls or waits.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -42,6 +43,7 @@ private:
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<job> queue_;
+  std::atomic<std::size_t> queued_{0};  // queue_.size(), readable without the lock
   bool stopping_ = false;
   std::thread worker_;
 };
