@@ -9,6 +9,8 @@
 //
 // Thread safety: every backend may be called from several threads at once, as the
 // CUDA driver may. Copies in flight must not overlap an unmap of their range.
+// Lifetime: pinned buffers and copy handles call back into the backend that made
+// them, so they must not outlive it. A copy handle is used by one thread at a time.
 
 #include <cstddef>
 #include <cstdint>
