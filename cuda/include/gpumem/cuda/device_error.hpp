@@ -8,7 +8,8 @@
 
 #include <string>
 #include <utility>
-#include <variant>
+
+#include "gpumem/cuda/basic_result.hpp"
 
 namespace gpumem::cuda {
 
@@ -55,44 +56,7 @@ private:
 
 /// Either a T or the device_error that prevented it.
 template <class T>
-class [[nodiscard]] result {
-public:
-  result(T value) : state_(std::move(value)) {}
-  result(device_error error) : state_(std::move(error)) {}
-
-  bool ok() const noexcept { return state_.index() == 0; }
-  explicit operator bool() const noexcept { return ok(); }
-
-  T& value() & { return std::get<0>(state_); }
-  const T& value() const& { return std::get<0>(state_); }
-  T&& value() && { return std::get<0>(std::move(state_)); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-
-  const device_error& error() const { return std::get<1>(state_); }
-
-private:
-  std::variant<T, device_error> state_;
-};
-
-/// Success, or the device_error that prevented it.
-template <>
-class [[nodiscard]] result<void> {
-public:
-  result() = default;
-  result(device_error error) : error_(std::move(error)), failed_(true) {}
-
-  bool ok() const noexcept { return !failed_; }
-  explicit operator bool() const noexcept { return ok(); }
-  const device_error& error() const { return error_; }
-
-private:
-  device_error error_{error_code::success, {}};
-  bool failed_ = false;
-};
+using result = basic_result<T, device_error>;
 
 using status = result<void>;
 

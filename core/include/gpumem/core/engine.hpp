@@ -1,0 +1,93 @@
+#pragma once
+// The per-device allocation engine: plain single-threaded C++ over the device layer,
+// knowing nothing of actors. One engine owns one device's address arena, its
+// physical chunks, its pools (one per tag), its regions and its host backups.
+//
+//   auto e = engine::create(backend, config);
+//   auto r = e->allocate({.size = 4 * MiB, .tag = "kv_cache"});
+//   e->sleep(sleep_policy::level(1));      // weights to host, the rest discarded
+//   e->wake_up({"weights", "kv_cache"});   // same addresses, weights' bytes restored
+//
+// Not thread-safe: one owner drives it (in gpumem, one actor).
+
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gpumem/core/engine_config.hpp"
+#include "gpumem/core/engine_types.hpp"
+#include "gpumem/core/snapshot.hpp"
+#include "gpumem/core/statistics.hpp"
+
+namespace gpumem::core {
+
+class engine {
+public:
+  /// Reserves the arena on config.device. The backend must outlive the engine.
+  static engine_result<std::unique_ptr<engine>> create(cuda::device_backend& backend,
+                                                       engine_config config = {});
+  /// Unmaps and releases everything, and frees the arena.
+  ~engine();
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  // --- allocation --------------------------------------------------------------
+  engine_result<region_info> allocate(const allocation_request& request);
+  engine_result<void> deallocate(region_id id);
+  /// By the address allocate() returned (the region's first byte).
+  engine_result<void> deallocate_at(device_ptr address);
+  engine_result<region_info> region(region_id id) const;
+  /// The region whose bytes include `address`.
+  engine_result<region_info> region_at(device_ptr address) const;
+  /// Marks the region used now (least-recently-used order for offloading).
+  engine_result<void> touch(region_id id);
+  /// Live regions in id order; with a tag, only that tag's.
+  std::vector<region_info> regions(const std::string& tag = {}) const;
+
+  // --- sleep and wake ----------------------------------------------------------
+  /// Blocking sleep: backs up what the policy keeps, releases every chunk of the
+  /// sleeping tags. The arena stays reserved.
+  engine_result<transition_report> sleep(const sleep_policy& policy);
+  /// Blocking wake of `tags` in the order given (empty: every sleeping tag, weights
+  /// first). All or nothing: on failure the tags stay asleep and nothing leaks.
+  engine_result<transition_report> wake_up(const std::vector<std::string>& tags = {});
+
+  /// The same, one step at a time, for an owner that must stay responsive: begin,
+  /// then call advance() until it returns a value (the report or the error).
+  engine_result<void> begin_sleep(const sleep_policy& policy);
+  engine_result<void> begin_wake(const std::vector<std::string>& tags = {});
+  std::optional<engine_result<transition_report>> advance();
+
+  engine_state state() const noexcept;
+  bool tag_asleep(const std::string& tag) const;
+  std::vector<std::string> tags() const;
+
+  // --- fragmentation -----------------------------------------------------------
+  /// Returns wholly free segments (the cache) to the device.
+  trim_report trim();
+  /// trim(), plus free chunks at the end of live segments, without moving anything.
+  defragment_report defragment();
+  /// 1 - live bytes / mapped bytes, over the engine or one tag.
+  double fragmentation(const std::string& tag = {}) const;
+
+  // --- observation -------------------------------------------------------------
+  const engine_statistics& statistics() const noexcept;
+  memory_snapshot snapshot() const;
+  int device() const noexcept;
+  const engine_config& config() const noexcept;
+  /// Physical bytes this engine holds on the device (mapped or cached).
+  std::size_t physical_bytes() const noexcept;
+
+  /// Starts (or with nullptr stops) writing the allocation log to `out`.
+  void set_allocation_log(std::ostream* out);
+
+  struct impl;
+
+private:
+  explicit engine(std::unique_ptr<impl> state);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace gpumem::core
