@@ -34,7 +34,7 @@ struct engine_config {
   int copies_in_flight = 4;
 
   /// Checks the fields against the device; rounds nothing.
-  engine_result<void> validate(const cuda::device_properties& device) const;
+  engine_result<void> validate(const cuda::device_properties& props) const;
 };
 
 } // namespace gpumem::core

@@ -1,0 +1,247 @@
+#include "block_index.hpp"
+
+#include <bit>
+#include <cassert>
+
+namespace gpumem::core::detail {
+
+namespace {
+
+std::size_t padding_for(cuda::device_ptr address, std::size_t alignment) {
+  auto misalignment = address % alignment;
+  return misalignment == 0 ? 0 : alignment - misalignment;
+}
+
+// How many blocks of the request's own class a best-fit search looks at: enough to
+// find a close fit, few enough to stay O(1).
+constexpr int best_fit_probe = 16;
+
+} // namespace
+
+block_index::block_index() {
+  for (auto& row : heads_)
+    row.fill(no_block);
+}
+
+void block_index::size_class(std::size_t units, int& fl, int& sl) {
+  if (units < sl_count) {
+    fl = 0;
+    sl = static_cast<int>(units);
+    return;
+  }
+  int log2 = std::bit_width(units) - 1;
+  fl = log2 - sl_bits + 1;
+  sl = static_cast<int>((units >> (log2 - sl_bits)) & (sl_count - 1));
+}
+
+std::uint32_t block_index::first_fitting_class_head(std::size_t units) const {
+  // Round up to the next class boundary: every block of that class or above fits.
+  if (units >= sl_count) {
+    int log2 = std::bit_width(units) - 1;
+    units += (std::size_t{1} << (log2 - sl_bits)) - 1;
+  }
+  int fl = 0;
+  int sl = 0;
+  size_class(units, fl, sl);
+  if (fl >= fl_count)
+    return no_block;
+  std::uint32_t sl_map = sl_bitmap_[static_cast<std::size_t>(fl)] & (~0u << sl);
+  if (sl_map == 0) {
+    if (fl + 1 >= fl_count)
+      return no_block;
+    std::uint64_t fl_map = fl_bitmap_ & (~std::uint64_t{0} << (fl + 1));
+    if (fl_map == 0)
+      return no_block;
+    fl = std::countr_zero(fl_map);
+    sl_map = sl_bitmap_[static_cast<std::size_t>(fl)];
+  }
+  sl = std::countr_zero(sl_map);
+  return heads_[static_cast<std::size_t>(fl)][static_cast<std::size_t>(sl)];
+}
+
+std::uint32_t block_index::find(std::size_t size, std::size_t alignment, fit_mode mode) const {
+  auto units = size / block_unit;
+  if (mode == fit_mode::best) {
+    int fl = 0;
+    int sl = 0;
+    size_class(units, fl, sl);
+    if (fl < fl_count) {
+      std::uint32_t best = no_block;
+      std::size_t best_size = ~std::size_t{0};
+      auto b = heads_[static_cast<std::size_t>(fl)][static_cast<std::size_t>(sl)];
+      for (int probe = 0; b != no_block && probe < best_fit_probe; ++probe) {
+        const auto& candidate = blocks_[b];
+        auto needed = size + padding_for(candidate.address, alignment);
+        if (candidate.size >= needed && candidate.size < best_size) {
+          best = b;
+          best_size = candidate.size;
+          if (candidate.size == needed)
+            break;
+        }
+        b = candidate.next_free;
+      }
+      if (best != no_block)
+        return best;
+    }
+  }
+  // Worst-case padding included, so any block found fits at any address.
+  auto worst_padding = alignment > block_unit ? alignment - block_unit : 0;
+  return first_fitting_class_head(units + worst_padding / block_unit);
+}
+
+std::uint32_t block_index::allocate_from(std::uint32_t b, std::size_t size,
+                                         std::size_t alignment) {
+  unlink_free(b);
+  auto padding = padding_for(blocks_[b].address, alignment);
+  assert(blocks_[b].size >= size + padding);
+  if (padding > 0) {
+    // The gap in front keeps the block's slot and stays free; the rest is a new block.
+    auto rest = new_block();
+    auto& gap = blocks_[b];
+    auto& r = blocks_[rest];
+    r.address = gap.address + padding;
+    r.size = gap.size - padding;
+    r.segment = gap.segment;
+    r.prev_in_segment = b;
+    r.next_in_segment = gap.next_in_segment;
+    if (gap.next_in_segment != no_block)
+      blocks_[gap.next_in_segment].prev_in_segment = rest;
+    gap.next_in_segment = rest;
+    gap.size = padding;
+    link_free(b);
+    b = rest;
+  }
+  if (blocks_[b].size > size) {
+    auto tail = new_block();
+    auto& head = blocks_[b];
+    auto& t = blocks_[tail];
+    t.address = head.address + size;
+    t.size = head.size - size;
+    t.segment = head.segment;
+    t.prev_in_segment = b;
+    t.next_in_segment = head.next_in_segment;
+    if (head.next_in_segment != no_block)
+      blocks_[head.next_in_segment].prev_in_segment = tail;
+    head.next_in_segment = tail;
+    head.size = size;
+    link_free(tail);
+  }
+  blocks_[b].free = false;
+  return b;
+}
+
+std::uint32_t block_index::release(std::uint32_t b) {
+  blocks_[b].owner = no_block;
+  // Merge the next block into this one, then this one into the previous: the block
+  // at the lower address always survives, so a segment's first block never changes.
+  auto next = blocks_[b].next_in_segment;
+  if (next != no_block && blocks_[next].free) {
+    unlink_free(next);
+    blocks_[b].size += blocks_[next].size;
+    blocks_[b].next_in_segment = blocks_[next].next_in_segment;
+    if (blocks_[b].next_in_segment != no_block)
+      blocks_[blocks_[b].next_in_segment].prev_in_segment = b;
+    drop_block(next);
+  }
+  auto prev = blocks_[b].prev_in_segment;
+  if (prev != no_block && blocks_[prev].free) {
+    unlink_free(prev);
+    blocks_[prev].size += blocks_[b].size;
+    blocks_[prev].next_in_segment = blocks_[b].next_in_segment;
+    if (blocks_[prev].next_in_segment != no_block)
+      blocks_[blocks_[prev].next_in_segment].prev_in_segment = prev;
+    drop_block(b);
+    b = prev;
+  }
+  link_free(b);
+  return b;
+}
+
+std::uint32_t block_index::add_segment(cuda::device_ptr address, std::size_t size,
+                                       std::uint32_t segment) {
+  auto b = new_block();
+  auto& blk = blocks_[b];
+  blk.address = address;
+  blk.size = size;
+  blk.segment = segment;
+  link_free(b);
+  return b;
+}
+
+void block_index::remove_segment_block(std::uint32_t b) {
+  assert(blocks_[b].free && spans_segment(b));
+  unlink_free(b);
+  drop_block(b);
+}
+
+void block_index::shrink_free_tail(std::uint32_t b, std::size_t new_size) {
+  assert(blocks_[b].free && blocks_[b].next_in_segment == no_block);
+  unlink_free(b);
+  if (new_size == 0) {
+    auto prev = blocks_[b].prev_in_segment;
+    if (prev != no_block)
+      blocks_[prev].next_in_segment = no_block;
+    drop_block(b);
+    return;
+  }
+  blocks_[b].size = new_size;
+  link_free(b);
+}
+
+void block_index::link_free(std::uint32_t b) {
+  auto& blk = blocks_[b];
+  int fl = 0;
+  int sl = 0;
+  size_class(blk.size / block_unit, fl, sl);
+  auto& head = heads_[static_cast<std::size_t>(fl)][static_cast<std::size_t>(sl)];
+  blk.free = true;
+  blk.prev_free = no_block;
+  blk.next_free = head;
+  if (head != no_block)
+    blocks_[head].prev_free = b;
+  head = b;
+  sl_bitmap_[static_cast<std::size_t>(fl)] |= 1u << sl;
+  fl_bitmap_ |= std::uint64_t{1} << fl;
+  free_bytes_ += blk.size;
+  ++free_count_;
+}
+
+void block_index::unlink_free(std::uint32_t b) {
+  auto& blk = blocks_[b];
+  int fl = 0;
+  int sl = 0;
+  size_class(blk.size / block_unit, fl, sl);
+  if (blk.prev_free != no_block)
+    blocks_[blk.prev_free].next_free = blk.next_free;
+  else
+    heads_[static_cast<std::size_t>(fl)][static_cast<std::size_t>(sl)] = blk.next_free;
+  if (blk.next_free != no_block)
+    blocks_[blk.next_free].prev_free = blk.prev_free;
+  if (heads_[static_cast<std::size_t>(fl)][static_cast<std::size_t>(sl)] == no_block) {
+    sl_bitmap_[static_cast<std::size_t>(fl)] &= ~(1u << sl);
+    if (sl_bitmap_[static_cast<std::size_t>(fl)] == 0)
+      fl_bitmap_ &= ~(std::uint64_t{1} << fl);
+  }
+  blk.prev_free = blk.next_free = no_block;
+  blk.free = false;
+  free_bytes_ -= blk.size;
+  --free_count_;
+}
+
+std::uint32_t block_index::new_block() {
+  if (!spare_.empty()) {
+    auto b = spare_.back();
+    spare_.pop_back();
+    blocks_[b] = block{};
+    return b;
+  }
+  blocks_.emplace_back();
+  return static_cast<std::uint32_t>(blocks_.size() - 1);
+}
+
+void block_index::drop_block(std::uint32_t b) {
+  blocks_[b] = block{};
+  spare_.push_back(b);
+}
+
+} // namespace gpumem::core::detail

@@ -1,0 +1,87 @@
+#pragma once
+// The blocks of one pool and the index of its free ones: a two-level segregated fit
+// (TLSF) structure. Free blocks sit in lists by size class; two bitmaps find the first
+// non-empty class that fits in O(1), with no scan of the free blocks. Blocks are
+// linked to their neighbours in the same segment, so a free block merges with free
+// neighbours at once.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "gpumem/cuda/device_backend.hpp"
+
+namespace gpumem::core::detail {
+
+inline constexpr std::uint32_t no_block = 0xffffffffu;
+/// Every block size and address is a multiple of this.
+inline constexpr std::size_t block_unit = 256;
+
+struct block {
+  cuda::device_ptr address = 0;
+  std::size_t size = 0;
+  std::uint32_t prev_in_segment = no_block;
+  std::uint32_t next_in_segment = no_block;
+  std::uint32_t prev_free = no_block;
+  std::uint32_t next_free = no_block;
+  std::uint32_t segment = 0;
+  std::uint32_t owner = no_block;  // the region's slot while allocated
+  bool free = false;
+};
+
+/// How find() chooses among free blocks.
+enum class fit_mode {
+  best,  // the smallest fit among a few blocks of the request's own class, else good
+  good,  // the head of the first class whose every block fits (TLSF's O(1) search)
+};
+
+class block_index {
+public:
+  block_index();
+
+  /// Adds a free block spanning a whole new segment; returns it.
+  std::uint32_t add_segment(cuda::device_ptr address, std::size_t size, std::uint32_t segment);
+  /// A free block that holds `size` bytes at `alignment`, or no_block.
+  std::uint32_t find(std::size_t size, std::size_t alignment, fit_mode mode) const;
+  /// Allocates `size` bytes at `alignment` from free block `b` (from find()); the
+  /// leading gap and the tail stay free. Returns the allocated block.
+  std::uint32_t allocate_from(std::uint32_t b, std::size_t size, std::size_t alignment);
+  /// Frees an allocated block and merges it with free neighbours; returns the merged
+  /// block, which spans its whole segment when the segment is now empty.
+  std::uint32_t release(std::uint32_t b);
+  /// Drops a free block that spans its whole segment (the segment goes away).
+  void remove_segment_block(std::uint32_t b);
+  /// Cuts a free block that ends its segment to `new_size` bytes (0: drops it).
+  void shrink_free_tail(std::uint32_t b, std::size_t new_size);
+
+  const block& at(std::uint32_t b) const { return blocks_[b]; }
+  block& at(std::uint32_t b) { return blocks_[b]; }
+  bool spans_segment(std::uint32_t b) const {
+    return blocks_[b].prev_in_segment == no_block && blocks_[b].next_in_segment == no_block;
+  }
+  std::size_t free_bytes() const noexcept { return free_bytes_; }
+  std::size_t free_blocks() const noexcept { return free_count_; }
+
+private:
+  static constexpr int sl_bits = 4;
+  static constexpr int sl_count = 1 << sl_bits;
+  static constexpr int fl_count = 58;
+
+  static void size_class(std::size_t units, int& fl, int& sl);
+  std::uint32_t first_fitting_class_head(std::size_t units) const;
+  void link_free(std::uint32_t b);
+  void unlink_free(std::uint32_t b);
+  std::uint32_t new_block();
+  void drop_block(std::uint32_t b);
+
+  std::vector<block> blocks_;
+  std::vector<std::uint32_t> spare_;
+  std::uint64_t fl_bitmap_ = 0;
+  std::array<std::uint32_t, fl_count> sl_bitmap_{};
+  std::array<std::array<std::uint32_t, sl_count>, fl_count> heads_;
+  std::size_t free_bytes_ = 0;
+  std::size_t free_count_ = 0;
+};
+
+} // namespace gpumem::core::detail

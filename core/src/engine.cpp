@@ -1,0 +1,413 @@
+// The engine's public face and its allocation path.
+
+#include <algorithm>
+#include <ostream>
+
+#include "engine_impl.hpp"
+
+namespace gpumem::core {
+
+using namespace detail;
+
+namespace {
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::steady_clock::now().time_since_epoch())
+                                      .count());
+}
+
+bool power_of_two(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+engine_error device_failure(const std::string& doing, const cuda::device_error& e) {
+  return {engine_errc::device_failure, doing + ": " + e.to_string(), e};
+}
+
+} // namespace
+
+const char* detail::to_string(pool_kind kind) noexcept {
+  switch (kind) {
+    case pool_kind::small: return "small";
+    case pool_kind::large: return "large";
+    case pool_kind::dedicated: return "dedicated";
+  }
+  return "small";
+}
+
+// --- construction ----------------------------------------------------------------------
+
+engine::engine(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
+
+engine_result<std::unique_ptr<engine>> engine::create(cuda::device_backend& backend,
+                                                      engine_config config) {
+  auto props = backend.properties(config.device);
+  if (!props)
+    return engine_error{engine_errc::invalid_config,
+                        "device " + std::to_string(config.device) + ": " + props.error().to_string(),
+                        props.error()};
+  if (auto valid = config.validate(*props); !valid)
+    return valid.error();
+  auto arena_size = config.arena_size != 0
+                      ? config.arena_size
+                      : cuda::round_up(2 * props->total_memory, props->granularity_minimum);
+  auto base = backend.reserve(config.device, arena_size, props->granularity_minimum);
+  if (!base)
+    return device_failure("reserving the " + format_bytes(arena_size) + " address arena",
+                          base.error());
+  auto state = std::make_unique<impl>(backend, std::move(config), std::move(props).value(), *base,
+                                      arena_size);
+  return std::unique_ptr<engine>(new engine(std::move(state)));
+}
+
+engine::~engine() {
+  auto& s = *impl_;
+  if (s.active)
+    for (auto& copy : s.active->in_flight)
+      (void)copy->wait();
+  for (std::uint32_t i = 0; i < s.segments.size(); ++i)
+    if (s.segments[i].live && s.segments[i].mapped)
+      s.unmap_segment(i);
+  (void)s.backend.free_reservation(s.arena.base(), s.arena.size());
+}
+
+// --- tags and accounting -----------------------------------------------------------------
+
+std::optional<std::uint32_t> engine::impl::find_tag(std::string_view name) const {
+  auto it = tag_ids.find(name);
+  if (it == tag_ids.end())
+    return std::nullopt;
+  return it->second;
+}
+
+std::uint32_t engine::impl::tag_for(const std::string& name) {
+  if (auto found = find_tag(name))
+    return *found;
+  auto id = static_cast<std::uint32_t>(tags.size());
+  tag_record record;
+  record.name = name;
+  for (auto kind : {pool_kind::small, pool_kind::large, pool_kind::dedicated}) {
+    record.pools[static_cast<int>(kind)] = static_cast<std::uint32_t>(pools.size());
+    pools.emplace_back();
+    pools.back().tag = id;
+    pools.back().kind = kind;
+  }
+  tags.push_back(std::move(record));
+  tag_ids.emplace(name, id);
+  stats.tags[name];  // present in statistics from the start
+  return id;
+}
+
+void engine::impl::account(std::uint32_t tag, stat stat_grid::*field, std::int64_t delta) {
+  (grid(tag).*field).add(delta);
+  (stats.total.*field).add(delta);
+}
+
+engine_state engine::impl::current_state() const {
+  if (active)
+    return active->kind == transition_kind::sleep ? engine_state::falling_asleep
+                                                  : engine_state::waking;
+  for (const auto& t : tags)
+    if (t.asleep)
+      return engine_state::asleep;
+  return engine_state::awake;
+}
+
+// --- allocation ---------------------------------------------------------------------------
+
+engine_error engine::impl::out_of_memory(const allocation_request& request,
+                                         const std::string& cause) const {
+  auto device = backend.memory(config.device);
+  std::string free_text = device ? format_bytes(device->free) + " free of "
+                                     + format_bytes(device->total)
+                                 : "free memory unknown";
+  return {engine_errc::out_of_memory,
+          "cannot allocate " + format_bytes(request.size) + " for tag '" + request.tag
+            + "' on device " + std::to_string(config.device) + ": requested "
+            + format_bytes(request.size) + ", allocated "
+            + format_bytes(static_cast<std::size_t>(stats.total.allocated.current))
+            + ", reserved " + format_bytes(mapped_bytes) + " (" + format_bytes(cached_bytes)
+            + " cached), device " + free_text + " (" + cause + ")"};
+}
+
+engine_result<region_info> engine::impl::allocate(const allocation_request& request) {
+  if (request.size == 0)
+    return engine_error{engine_errc::zero_size, "allocate: size must be non-zero"};
+  if (request.size > props.total_memory)
+    return engine_error{engine_errc::too_large,
+                        "allocate(" + format_bytes(request.size) + "): more than device "
+                          + std::to_string(config.device) + " holds ("
+                          + format_bytes(props.total_memory) + ")"};
+  auto alignment = request.alignment != 0 ? request.alignment : config.default_alignment;
+  if (!power_of_two(alignment) || alignment > props.granularity_minimum)
+    return engine_error{engine_errc::invalid_alignment,
+                        "allocate: alignment " + std::to_string(request.alignment)
+                          + " must be a power of two no larger than the granularity ("
+                          + format_bytes(props.granularity_minimum) + ")"};
+  alignment = std::max(alignment, block_unit);
+  if (request.tag.empty())
+    return engine_error{engine_errc::invalid_tag, "allocate: the tag must not be empty"};
+  if (active)
+    return engine_error{engine_errc::transition_in_progress,
+                        "allocate: a " + std::string(active->kind == transition_kind::sleep
+                                                       ? "sleep" : "wake")
+                          + " is in progress"};
+  if (auto t = find_tag(request.tag); t && tags[*t].asleep)
+    return engine_error{engine_errc::tag_asleep,
+                        "allocate: tag '" + request.tag + "' is asleep; wake it first"};
+
+  auto tag = tag_for(request.tag);
+  auto size = cuda::round_up(request.size, block_unit);
+  auto kind = request.how == strategy::dedicated ? pool_kind::dedicated
+              : size <= config.small_threshold   ? pool_kind::small
+                                                 : pool_kind::large;
+  if (kind == pool_kind::dedicated)
+    size = cuda::round_up(request.size, config.small_chunk);
+  auto p = tags[tag].pools[static_cast<int>(kind)];
+  auto mode = request.how == strategy::first_fit ? fit_mode::good : fit_mode::best;
+
+  auto b = kind == pool_kind::dedicated ? no_block : pools[p].blocks.find(size, alignment, mode);
+  if (b == no_block) {
+    auto segment_size = kind == pool_kind::small ? config.small_segment
+                                                 : cuda::round_up(size, config.small_chunk);
+    auto s = create_segment(p, segment_size);
+    if (!s && s.error().code() == engine_errc::out_of_memory
+        && release_cache(0).bytes_released > 0) {
+      s = create_segment(p, segment_size);
+      if (s)
+        ++stats.oom_retries;
+    }
+    if (!s) {
+      if (log)
+        log->record(log_action::allocate_failure, 0, request.size, request.tag);
+      if (s.error().code() != engine_errc::out_of_memory)
+        return s.error();
+      ++stats.ooms;
+      return out_of_memory(request, s.error().message());
+    }
+    b = segments[*s].first_block;
+  }
+  auto& blocks = pools[p].blocks;
+  if (auto seg = blocks.at(b).segment; segments[seg].cached)
+    unmark_cached(seg);
+  b = blocks.allocate_from(b, size, alignment);
+
+  region_info info;
+  info.address = blocks.at(b).address;
+  info.size = size;
+  info.requested = request.size;
+  info.tag = request.tag;
+  info.how = request.how;
+  info.last_use_ns = now_ns();
+  auto slot = regions.insert(std::move(info), p, b);
+  blocks.at(b).owner = slot;
+
+  auto signed_size = static_cast<std::int64_t>(size);
+  account(tag, &stat_grid::allocated, signed_size);
+  account(tag, &stat_grid::active, signed_size);
+  account(tag, &stat_grid::requested, static_cast<std::int64_t>(request.size));
+  ++grid(tag).allocations;
+  ++stats.total.allocations;
+  const auto& stored = regions.at(slot).info;
+  if (log)
+    log->record(log_action::allocate, stored.address, stored.requested, stored.tag);
+  return stored;
+}
+
+engine_result<void> engine::impl::free_slot(std::uint32_t slot) {
+  if (active)
+    return engine_error{engine_errc::transition_in_progress,
+                        "deallocate: a sleep or wake is in progress"};
+  auto& record = regions.at(slot);
+  auto p = record.pool;
+  auto tag = pools[p].tag;
+  auto size = static_cast<std::int64_t>(record.info.size);
+  if (record.backup != nullptr)
+    backups.release(record.info.requested);
+  account(tag, &stat_grid::allocated, -size);
+  account(tag, &stat_grid::requested, -static_cast<std::int64_t>(record.info.requested));
+  if (record.info.state == region_state::resident)
+    account(tag, &stat_grid::active, -size);
+  ++grid(tag).frees;
+  ++stats.total.frees;
+  if (log)
+    log->record(log_action::free, record.info.address, record.info.requested, record.info.tag);
+
+  auto& blocks = pools[p].blocks;
+  auto b = blocks.release(record.block);
+  regions.erase(slot);
+  if (!blocks.spans_segment(b))
+    return {};
+  auto seg = blocks.at(b).segment;
+  if (pools[p].kind == pool_kind::dedicated || !segments[seg].mapped) {
+    destroy_segment(seg);  // vLLM-style memory goes back at once; asleep, nothing to keep
+  } else {
+    mark_cached(seg);
+    if (cached_bytes > config.cache_limit)
+      release_cache(config.cache_limit);
+  }
+  return {};
+}
+
+engine_result<region_info> engine::allocate(const allocation_request& request) {
+  return impl_->allocate(request);
+}
+
+engine_result<void> engine::deallocate(region_id id) {
+  auto slot = impl_->regions.find(id);
+  if (!slot)
+    return engine_error{impl_->regions.issued(id) ? engine_errc::double_free
+                                                  : engine_errc::unknown_region,
+                        "deallocate: region " + std::to_string(id)
+                          + (impl_->regions.issued(id) ? " was already freed" : " does not exist")};
+  return impl_->free_slot(*slot);
+}
+
+engine_result<void> engine::deallocate_at(device_ptr address) {
+  auto slot = impl_->regions.find_at(address);
+  if (!slot) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%#zx", static_cast<std::size_t>(address));
+    return engine_error{engine_errc::unknown_region,
+                        std::string("deallocate: no live region starts at ") + text};
+  }
+  return impl_->free_slot(*slot);
+}
+
+engine_result<region_info> engine::region(region_id id) const {
+  auto slot = impl_->regions.find(id);
+  if (!slot)
+    return engine_error{impl_->regions.issued(id) ? engine_errc::double_free
+                                                  : engine_errc::unknown_region,
+                        "region " + std::to_string(id)
+                          + (impl_->regions.issued(id) ? " was freed" : " does not exist")};
+  return impl_->regions.at(*slot).info;
+}
+
+engine_result<region_info> engine::region_at(device_ptr address) const {
+  const auto& s = *impl_;
+  if (auto slot = s.regions.find_at(address))
+    return s.regions.at(*slot).info;
+  // Inside a region: find its segment, then walk that segment's blocks.
+  auto it = s.segments_by_address.upper_bound(address);
+  if (it != s.segments_by_address.begin()) {
+    const auto& seg = s.segments[std::prev(it)->second];
+    if (address < seg.address + seg.size) {
+      const auto& blocks = s.pools[seg.pool].blocks;
+      for (auto b = seg.first_block; b != no_block; b = blocks.at(b).next_in_segment) {
+        const auto& blk = blocks.at(b);
+        if (address >= blk.address && address < blk.address + blk.size) {
+          if (!blk.free)
+            return s.regions.at(blk.owner).info;
+          break;
+        }
+      }
+    }
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "%#zx", static_cast<std::size_t>(address));
+  return engine_error{engine_errc::unknown_region, std::string("no live region holds ") + text};
+}
+
+engine_result<void> engine::touch(region_id id) {
+  auto slot = impl_->regions.find(id);
+  if (!slot)
+    return engine_error{engine_errc::unknown_region,
+                        "touch: region " + std::to_string(id) + " is not live"};
+  impl_->regions.at(*slot).info.last_use_ns = now_ns();
+  return {};
+}
+
+std::vector<region_info> engine::regions(const std::string& tag) const {
+  std::vector<region_info> out;
+  impl_->regions.for_each([&](std::uint32_t, const region_record& r) {
+    if (tag.empty() || r.info.tag == tag)
+      out.push_back(r.info);
+  });
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+// --- sleep and wake -----------------------------------------------------------------------
+
+engine_result<void> engine::begin_sleep(const sleep_policy& policy) {
+  return impl_->begin_sleep(policy);
+}
+
+engine_result<void> engine::begin_wake(const std::vector<std::string>& tags) {
+  return impl_->begin_wake(tags);
+}
+
+std::optional<engine_result<transition_report>> engine::advance() {
+  return impl_->advance(false);
+}
+
+engine_result<transition_report> engine::sleep(const sleep_policy& policy) {
+  if (auto begun = impl_->begin_sleep(policy); !begun)
+    return begun.error();
+  for (;;)
+    if (auto done = impl_->advance(true))
+      return std::move(*done);
+}
+
+engine_result<transition_report> engine::wake_up(const std::vector<std::string>& tags) {
+  if (auto begun = impl_->begin_wake(tags); !begun)
+    return begun.error();
+  for (;;)
+    if (auto done = impl_->advance(true))
+      return std::move(*done);
+}
+
+engine_state engine::state() const noexcept { return impl_->current_state(); }
+
+bool engine::tag_asleep(const std::string& tag) const {
+  auto t = impl_->find_tag(tag);
+  return t && impl_->tags[*t].asleep;
+}
+
+std::vector<std::string> engine::tags() const {
+  std::vector<std::string> names;
+  for (const auto& t : impl_->tags)
+    names.push_back(t.name);
+  return names;
+}
+
+// --- fragmentation and observation --------------------------------------------------------
+
+trim_report engine::trim() {
+  auto report = impl_->release_cache(0);
+  ++impl_->stats.trims;
+  impl_->stats.bytes_trimmed += report.bytes_released;
+  return report;
+}
+
+defragment_report engine::defragment() {
+  defragment_report report;
+  report.fragmentation_before = fragmentation();
+  auto trimmed = impl_->release_cache(0);
+  report.bytes_released_cached = trimmed.bytes_released;
+  report.segments_released = trimmed.segments_released;
+  report.bytes_released_tails = impl_->release_free_tails();
+  report.fragmentation_after = fragmentation();
+  ++impl_->stats.defragmentations;
+  impl_->stats.bytes_trimmed += report.bytes_released_cached + report.bytes_released_tails;
+  return report;
+}
+
+double engine::fragmentation(const std::string& tag) const {
+  if (tag.empty())
+    return impl_->stats.total.fragmentation();
+  auto it = impl_->stats.tags.find(tag);
+  return it == impl_->stats.tags.end() ? 0.0 : it->second.fragmentation();
+}
+
+const engine_statistics& engine::statistics() const noexcept { return impl_->stats; }
+memory_snapshot engine::snapshot() const { return impl_->snapshot(); }
+int engine::device() const noexcept { return impl_->config.device; }
+const engine_config& engine::config() const noexcept { return impl_->config; }
+std::size_t engine::physical_bytes() const noexcept { return impl_->mapped_bytes; }
+
+void engine::set_allocation_log(std::ostream* out) {
+  impl_->log = out != nullptr ? std::make_unique<allocation_log>(*out) : nullptr;
+}
+
+} // namespace gpumem::core

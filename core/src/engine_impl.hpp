@@ -1,0 +1,147 @@
+#pragma once
+// The engine's state, shared by the files that implement it: engine.cpp
+// (allocation), engine_segments.cpp (physical memory), engine_transitions.cpp (sleep
+// and wake) and engine_snapshot.cpp.
+
+#include <chrono>
+#include <deque>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "address_arena.hpp"
+#include "block_index.hpp"
+#include "gpumem/core/allocation_log.hpp"
+#include "gpumem/core/engine.hpp"
+#include "host_backup_store.hpp"
+#include "region_table.hpp"
+
+namespace gpumem::core {
+
+namespace detail {
+
+enum class pool_kind : std::uint8_t { small, large, dedicated };
+const char* to_string(pool_kind kind) noexcept;
+
+struct chunk_ref {
+  cuda::chunk_handle handle = 0;
+  std::size_t size = 0;
+};
+
+/// A contiguous range of the arena backed by physical chunks mapped back to back.
+struct segment {
+  cuda::device_ptr address = 0;
+  std::size_t size = 0;
+  std::uint32_t pool = 0;
+  std::uint32_t first_block = no_block;  // the block at `address` (stable, see block_index)
+  std::vector<chunk_ref> chunks;          // empty while unmapped (asleep)
+  bool mapped = true;
+  bool live = false;                      // the slot holds a segment
+  std::list<std::uint32_t>::iterator cached_at;  // in the cache LRU while wholly free
+  bool cached = false;
+};
+
+/// One tag's memory of one kind (small, large or dedicated segments).
+struct pool {
+  std::uint32_t tag = 0;
+  pool_kind kind = pool_kind::small;
+  block_index blocks;
+};
+
+struct tag_record {
+  std::string name;
+  std::uint32_t pools[3] = {0, 0, 0};  // by pool_kind
+  bool asleep = false;
+};
+
+/// One asynchronous copy of a sleep or wake, in flight or waiting to start.
+struct copy_job {
+  std::uint32_t region_slot;
+  std::size_t offset;
+  std::size_t size;
+};
+
+/// A sleep or wake that has begun and not finished.
+struct transition {
+  transition_kind kind = transition_kind::sleep;
+  std::vector<std::uint32_t> tags;
+  engine_state previous = engine_state::awake;
+  std::deque<copy_job> pending;
+  std::deque<cuda::copy_handle> in_flight;
+  std::vector<std::uint32_t> mapped_segments;  // wake: what to undo on failure
+  std::chrono::steady_clock::time_point started;
+  std::chrono::steady_clock::duration copy_time{};
+  transition_report report;
+};
+
+} // namespace detail
+
+struct engine::impl {
+  impl(cuda::device_backend& b, engine_config c, cuda::device_properties p, cuda::device_ptr base,
+       std::size_t arena_size)
+    : backend(b), config(std::move(c)), props(std::move(p)), arena(base, arena_size),
+      backups(b) {}
+
+  cuda::device_backend& backend;
+  engine_config config;
+  cuda::device_properties props;
+  detail::address_arena arena;
+  detail::host_backup_store backups;
+  detail::region_table regions;
+  std::vector<detail::pool> pools;
+  std::vector<detail::tag_record> tags;
+  std::map<std::string, std::uint32_t, std::less<>> tag_ids;
+  std::vector<detail::segment> segments;
+  std::vector<std::uint32_t> spare_segments;
+  std::map<cuda::device_ptr, std::uint32_t> segments_by_address;
+  std::list<std::uint32_t> cache_lru;  // wholly free mapped segments, oldest first
+  std::size_t cached_bytes = 0;
+  std::size_t mapped_bytes = 0;
+  engine_statistics stats;
+  std::optional<detail::transition> active;
+  std::unique_ptr<allocation_log> log;
+
+  // --- engine.cpp ------------------------------------------------------------------
+  std::uint32_t tag_for(const std::string& name);
+  std::optional<std::uint32_t> find_tag(std::string_view name) const;
+  stat_grid& grid(std::uint32_t tag) { return stats.tags[tags[tag].name]; }
+  /// Applies `delta` to one stat of a tag and of the total.
+  void account(std::uint32_t tag, stat stat_grid::*field, std::int64_t delta);
+  engine_state current_state() const;
+  engine_result<region_info> allocate(const allocation_request& request);
+  engine_result<void> free_slot(std::uint32_t slot);
+  engine_error out_of_memory(const allocation_request& request, const std::string& cause) const;
+
+  // --- engine_segments.cpp -----------------------------------------------------------
+  /// A new mapped segment of `size` bytes for `pool`, reusing cached chunks first.
+  engine_result<std::uint32_t> create_segment(std::uint32_t pool, std::size_t size);
+  /// Maps fresh chunks over an unmapped segment at its own address (wake).
+  cuda::status map_segment(std::uint32_t s);
+  /// Unmaps a segment and releases its chunks; the address range stays with it.
+  void unmap_segment(std::uint32_t s);
+  /// Unmaps (if mapped) and forgets a wholly free segment, returning its addresses.
+  void destroy_segment(std::uint32_t s);
+  void mark_cached(std::uint32_t s);
+  void unmark_cached(std::uint32_t s);
+  /// Releases cached segments, oldest first, until at most `keep` bytes stay cached.
+  trim_report release_cache(std::size_t keep);
+  /// Frees chunks at the ends of live segments that lie wholly in a free tail block.
+  std::size_t release_free_tails();
+  std::vector<detail::chunk_ref> plan_chunks(std::size_t size) const;
+
+  // --- engine_transitions.cpp ----------------------------------------------------------
+  engine_result<void> begin_sleep(const sleep_policy& policy);
+  engine_result<void> begin_wake(const std::vector<std::string>& names);
+  std::optional<engine_result<transition_report>> advance(bool block);
+  engine_error abort_transition(const cuda::device_error& cause);
+  void finish_sleep();
+  void finish_wake();
+
+  // --- engine_snapshot.cpp -----------------------------------------------------------
+  memory_snapshot snapshot() const;
+};
+
+} // namespace gpumem::core

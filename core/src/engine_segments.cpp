@@ -1,0 +1,259 @@
+// Physical memory: segments built from chunks, the cache of wholly free segments,
+// and giving memory back (trim, free tails).
+
+#include <algorithm>
+
+#include "engine_impl.hpp"
+
+namespace gpumem::core {
+
+using namespace detail;
+
+namespace {
+
+engine_error from_device(const std::string& doing, const cuda::device_error& e) {
+  // The device running out of memory is the engine running out of memory.
+  auto code = e.code() == cuda::error_code::out_of_memory ? engine_errc::out_of_memory
+                                                          : engine_errc::device_failure;
+  return {code, doing + ": " + e.to_string(), e};
+}
+
+} // namespace
+
+std::vector<chunk_ref> engine::impl::plan_chunks(std::size_t size) const {
+  // Large chunks for the bulk (fewer maps), small ones for the rest (no rounding waste).
+  std::vector<chunk_ref> plan;
+  for (; size >= config.large_chunk; size -= config.large_chunk)
+    plan.push_back({0, config.large_chunk});
+  for (; size > 0; size -= config.small_chunk)
+    plan.push_back({0, config.small_chunk});
+  return plan;
+}
+
+engine_result<std::uint32_t> engine::impl::create_segment(std::uint32_t p, std::size_t size) {
+  auto address = arena.allocate(size);
+  if (!address)
+    return engine_error{engine_errc::out_of_memory,
+                        "the address arena has no free range of " + format_bytes(size) + " ("
+                          + format_bytes(arena.free_bytes()) + " free in pieces)"};
+
+  // Chunks of cached segments first: never new physical memory while a cached chunk
+  // would do. Whole segments that fit, oldest first; then one larger one in part.
+  std::vector<chunk_ref> reused;
+  std::size_t missing = size;
+  auto take_chunks_of = [&](std::uint32_t s) {
+    auto& seg = segments[s];
+    for (auto& c : seg.chunks)
+      reused.push_back(c);
+    seg.chunks.clear();
+    (void)backend.unmap(seg.address, seg.size);
+    mapped_bytes -= seg.size;
+    account(pools[seg.pool].tag, &stat_grid::reserved, -static_cast<std::int64_t>(seg.size));
+    seg.mapped = false;
+    destroy_segment(s);
+  };
+  for (auto it = cache_lru.begin(); it != cache_lru.end() && missing > 0;) {
+    auto s = *it++;
+    if (segments[s].size <= missing) {
+      missing -= segments[s].size;
+      take_chunks_of(s);
+    }
+  }
+  if (missing > 0 && !cache_lru.empty())
+    take_chunks_of(cache_lru.front());
+
+  std::sort(reused.begin(), reused.end(),
+            [](const chunk_ref& a, const chunk_ref& b) { return a.size > b.size; });
+  std::vector<chunk_ref> chunks;
+  std::size_t covered = 0;
+  for (auto& c : reused) {
+    if (covered + c.size <= size) {
+      chunks.push_back(c);
+      covered += c.size;
+    } else {
+      (void)backend.release_chunk(c.handle);
+      ++stats.chunks_released;
+    }
+  }
+  auto reused_count = chunks.size();
+
+  // Undoes everything on failure: nothing mapped, no chunk held, the range returned.
+  std::size_t mapped = 0;
+  auto roll_back = [&](engine_error error) -> engine_result<std::uint32_t> {
+    if (mapped > 0)
+      (void)backend.unmap(*address, mapped);
+    for (auto& c : chunks)
+      if (c.handle != 0)
+        (void)backend.release_chunk(c.handle);
+    stats.chunks_released += chunks.size();
+    arena.release(*address, size);
+    return error;
+  };
+
+  for (auto& c : plan_chunks(size - covered)) {
+    auto handle = backend.create_chunk(config.device, c.size);
+    if (!handle)
+      return roll_back(from_device("creating a " + format_bytes(c.size) + " chunk", handle.error()));
+    chunks.push_back({*handle, c.size});
+    ++stats.chunks_created;
+  }
+  for (auto& c : chunks) {
+    if (auto m = backend.map(*address + mapped, c.size, c.handle); !m)
+      return roll_back(from_device("mapping a chunk", m.error()));
+    mapped += c.size;
+  }
+  if (auto a = backend.set_access(config.device, *address, size); !a)
+    return roll_back(from_device("granting access", a.error()));
+
+  std::uint32_t s;
+  if (!spare_segments.empty()) {
+    s = spare_segments.back();
+    spare_segments.pop_back();
+  } else {
+    s = static_cast<std::uint32_t>(segments.size());
+    segments.emplace_back();
+  }
+  auto& seg = segments[s];
+  seg = segment{};
+  seg.address = *address;
+  seg.size = size;
+  seg.pool = p;
+  seg.chunks = std::move(chunks);
+  seg.live = true;
+  seg.first_block = pools[p].blocks.add_segment(*address, size, s);
+  segments_by_address.emplace(*address, s);
+  mapped_bytes += size;
+  account(pools[p].tag, &stat_grid::reserved, static_cast<std::int64_t>(size));
+  ++stats.segments_created;
+  stats.chunks_reused += reused_count;
+  return s;
+}
+
+cuda::status engine::impl::map_segment(std::uint32_t s) {
+  auto& seg = segments[s];
+  std::vector<chunk_ref> chunks;
+  std::size_t mapped = 0;
+  auto roll_back = [&](const cuda::device_error& error) -> cuda::status {
+    if (mapped > 0)
+      (void)backend.unmap(seg.address, mapped);
+    for (auto& c : chunks)
+      (void)backend.release_chunk(c.handle);
+    stats.chunks_released += chunks.size();
+    return error;
+  };
+  for (auto& c : plan_chunks(seg.size)) {
+    auto handle = backend.create_chunk(config.device, c.size);
+    if (!handle)
+      return roll_back(handle.error());
+    chunks.push_back({*handle, c.size});
+    ++stats.chunks_created;
+  }
+  for (auto& c : chunks) {
+    if (auto m = backend.map(seg.address + mapped, c.size, c.handle); !m)
+      return roll_back(m.error());
+    mapped += c.size;
+  }
+  if (auto a = backend.set_access(config.device, seg.address, seg.size); !a)
+    return roll_back(a.error());
+  seg.chunks = std::move(chunks);
+  seg.mapped = true;
+  mapped_bytes += seg.size;
+  account(pools[seg.pool].tag, &stat_grid::reserved, static_cast<std::int64_t>(seg.size));
+  return {};
+}
+
+void engine::impl::unmap_segment(std::uint32_t s) {
+  auto& seg = segments[s];
+  if (seg.cached)
+    unmark_cached(s);
+  // The segment's chunks are its only mappings in its range, so one unmap covers it.
+  (void)backend.unmap(seg.address, seg.size);
+  for (auto& c : seg.chunks)
+    (void)backend.release_chunk(c.handle);
+  stats.chunks_released += seg.chunks.size();
+  seg.chunks.clear();
+  seg.mapped = false;
+  mapped_bytes -= seg.size;
+  account(pools[seg.pool].tag, &stat_grid::reserved, -static_cast<std::int64_t>(seg.size));
+}
+
+void engine::impl::destroy_segment(std::uint32_t s) {
+  if (segments[s].cached)
+    unmark_cached(s);
+  if (segments[s].mapped)
+    unmap_segment(s);
+  auto& seg = segments[s];
+  pools[seg.pool].blocks.remove_segment_block(seg.first_block);
+  arena.release(seg.address, seg.size);
+  segments_by_address.erase(seg.address);
+  seg = segment{};
+  spare_segments.push_back(s);
+  ++stats.segments_released;
+}
+
+void engine::impl::mark_cached(std::uint32_t s) {
+  auto& seg = segments[s];
+  seg.cached = true;
+  seg.cached_at = cache_lru.insert(cache_lru.end(), s);
+  cached_bytes += seg.size;
+  account(pools[seg.pool].tag, &stat_grid::cached, static_cast<std::int64_t>(seg.size));
+}
+
+void engine::impl::unmark_cached(std::uint32_t s) {
+  auto& seg = segments[s];
+  cache_lru.erase(seg.cached_at);
+  seg.cached = false;
+  cached_bytes -= seg.size;
+  account(pools[seg.pool].tag, &stat_grid::cached, -static_cast<std::int64_t>(seg.size));
+}
+
+trim_report engine::impl::release_cache(std::size_t keep) {
+  trim_report report;
+  while (cached_bytes > keep && !cache_lru.empty()) {
+    auto s = cache_lru.front();
+    report.bytes_released += segments[s].size;
+    ++report.segments_released;
+    destroy_segment(s);
+  }
+  return report;
+}
+
+std::size_t engine::impl::release_free_tails() {
+  std::size_t released = 0;
+  for (std::uint32_t s = 0; s < segments.size(); ++s) {
+    auto& seg = segments[s];
+    if (!seg.live || !seg.mapped || seg.cached || seg.chunks.size() < 2)
+      continue;
+    auto& blocks = pools[seg.pool].blocks;
+    auto last = seg.first_block;
+    while (blocks.at(last).next_in_segment != no_block)
+      last = blocks.at(last).next_in_segment;
+    if (!blocks.at(last).free)
+      continue;
+    // Chunks that lie wholly in the free tail go; the live bytes stay where they are.
+    auto free_from = blocks.at(last).address;
+    auto end = seg.address + seg.size;
+    auto cut = end;
+    auto keep = seg.chunks.size();
+    while (keep > 1 && cut - seg.chunks[keep - 1].size >= free_from) {
+      cut -= seg.chunks[keep - 1].size;
+      --keep;
+    }
+    if (cut == end)
+      continue;
+    (void)backend.unmap(cut, end - cut);
+    for (auto i = keep; i < seg.chunks.size(); ++i)
+      (void)backend.release_chunk(seg.chunks[i].handle);
+    stats.chunks_released += seg.chunks.size() - keep;
+    seg.chunks.resize(keep);
+    blocks.shrink_free_tail(last, cut - free_from);
+    arena.release(cut, end - cut);
+    seg.size = cut - seg.address;
+    mapped_bytes -= end - cut;
+    account(pools[seg.pool].tag, &stat_grid::reserved, -static_cast<std::int64_t>(end - cut));
+    released += end - cut;
+  }
+  return released;
+}
+
+} // namespace gpumem::core

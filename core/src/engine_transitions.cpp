@@ -1,0 +1,304 @@
+// Sleep and wake: back up, release, map again at the same addresses, restore.
+// Both run as a transition that advance() moves on; failures roll back completely.
+
+#include <algorithm>
+#include <set>
+
+#include "engine_impl.hpp"
+
+namespace gpumem::core {
+
+using namespace detail;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds(clock_type::duration d) { return std::chrono::duration<double>(d).count(); }
+
+bool contains(const std::vector<std::uint32_t>& list, std::uint32_t value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+} // namespace
+
+engine_result<void> engine::impl::begin_sleep(const sleep_policy& policy) {
+  if (active)
+    return engine_error{engine_errc::transition_in_progress,
+                        "sleep: another sleep or wake is in progress"};
+  std::vector<std::uint32_t> sleeping;
+  if (policy.tags.empty()) {
+    for (std::uint32_t t = 0; t < tags.size(); ++t)
+      if (!tags[t].asleep)
+        sleeping.push_back(t);
+  } else {
+    for (const auto& name : policy.tags) {
+      auto t = find_tag(name);
+      if (!t)
+        return engine_error{engine_errc::invalid_tag, "sleep: no tag '" + name + "'"};
+      if (tags[*t].asleep)
+        return engine_error{engine_errc::invalid_transition,
+                            "sleep: tag '" + name + "' is already asleep"};
+      if (!contains(sleeping, *t))
+        sleeping.push_back(*t);
+    }
+  }
+  if (sleeping.empty())
+    return engine_error{engine_errc::invalid_transition, "sleep: no awake tag to put to sleep"};
+  std::set<std::string, std::less<>> keep(policy.backup_tags.begin(), policy.backup_tags.end());
+
+  transition tr;
+  tr.kind = transition_kind::sleep;
+  tr.tags = sleeping;
+  tr.previous = current_state();
+  tr.started = clock_type::now();
+  tr.report.kind = transition_kind::sleep;
+  for (auto t : sleeping)
+    tr.report.tags.push_back(tags[t].name);
+
+  std::optional<cuda::device_error> failure;
+  regions.for_each([&](std::uint32_t slot, region_record& r) {
+    auto t = pools[r.pool].tag;
+    if (failure || !contains(sleeping, t) || !keep.count(tags[t].name))
+      return;
+    auto room = backups.reserve(r.info.requested);
+    if (!room) {
+      failure = room.error();
+      return;
+    }
+    r.backup = *room;
+    for (std::size_t offset = 0; offset < r.info.requested; offset += config.copy_piece)
+      tr.pending.push_back({slot, offset, std::min(config.copy_piece, r.info.requested - offset)});
+  });
+  if (failure) {
+    regions.for_each([&](std::uint32_t, region_record& r) {
+      if (r.backup != nullptr && contains(sleeping, pools[r.pool].tag)) {
+        backups.release(r.info.requested);
+        r.backup = nullptr;
+      }
+    });
+    ++stats.failed_transitions;
+    return engine_error{engine_errc::device_failure,
+                        "sleep: no host memory for the backups: " + failure->to_string(), *failure};
+  }
+  active = std::move(tr);
+  return {};
+}
+
+engine_result<void> engine::impl::begin_wake(const std::vector<std::string>& names) {
+  if (active)
+    return engine_error{engine_errc::transition_in_progress,
+                        "wake: another sleep or wake is in progress"};
+  std::vector<std::uint32_t> waking;
+  if (names.empty()) {
+    // Weights first: what the rest was computed from comes back before the rest.
+    if (auto w = find_tag("weights"); w && tags[*w].asleep)
+      waking.push_back(*w);
+    std::vector<std::uint32_t> others;
+    for (std::uint32_t t = 0; t < tags.size(); ++t)
+      if (tags[t].asleep && !contains(waking, t))
+        others.push_back(t);
+    std::sort(others.begin(), others.end(),
+              [&](auto a, auto b) { return tags[a].name < tags[b].name; });
+    waking.insert(waking.end(), others.begin(), others.end());
+  } else {
+    for (const auto& name : names) {
+      auto t = find_tag(name);
+      if (!t)
+        return engine_error{engine_errc::invalid_tag, "wake: no tag '" + name + "'"};
+      if (!tags[*t].asleep)
+        return engine_error{engine_errc::invalid_transition,
+                            "wake: tag '" + name + "' is not asleep"};
+      if (!contains(waking, *t))
+        waking.push_back(*t);
+    }
+  }
+  if (waking.empty())
+    return engine_error{engine_errc::invalid_transition, "wake: no tag is asleep"};
+
+  // Admission: all the memory, plus the margin, must be free before anything changes.
+  std::vector<std::uint32_t> to_map;
+  std::size_t needed = 0;
+  for (auto t : waking)
+    for (std::uint32_t s = 0; s < segments.size(); ++s)
+      if (segments[s].live && !segments[s].mapped && pools[segments[s].pool].tag == t) {
+        to_map.push_back(s);
+        needed += segments[s].size;
+      }
+  auto device = backend.memory(config.device);
+  if (!device)
+    return engine_error{engine_errc::device_failure,
+                        "wake: cannot read free memory: " + device.error().to_string(),
+                        device.error()};
+  if (device->free < needed + config.wake_margin)
+    return engine_error{engine_errc::insufficient_memory,
+                        "wake: needs " + format_bytes(needed) + " plus a margin of "
+                          + format_bytes(config.wake_margin) + ", but device "
+                          + std::to_string(config.device) + " has " + format_bytes(device->free)
+                          + " free of " + format_bytes(device->total)};
+
+  transition tr;
+  tr.kind = transition_kind::wake;
+  tr.tags = waking;
+  tr.previous = current_state();
+  tr.started = clock_type::now();
+  tr.report.kind = transition_kind::wake;
+  for (auto t : waking)
+    tr.report.tags.push_back(tags[t].name);
+  for (auto s : to_map) {
+    if (auto mapped = map_segment(s); !mapped) {
+      for (auto done : tr.mapped_segments)
+        unmap_segment(done);
+      ++stats.failed_transitions;
+      auto code = mapped.error().code() == cuda::error_code::out_of_memory
+                    ? engine_errc::out_of_memory
+                    : engine_errc::device_failure;
+      return engine_error{code, "wake: mapping memory failed, every tag stays asleep: "
+                                  + mapped.error().to_string(),
+                          mapped.error()};
+    }
+    tr.mapped_segments.push_back(s);
+    tr.report.bytes_mapped += segments[s].size;
+  }
+  regions.for_each([&](std::uint32_t slot, region_record& r) {
+    if (r.info.state != region_state::backed_up || !contains(waking, pools[r.pool].tag))
+      return;
+    for (std::size_t offset = 0; offset < r.info.requested; offset += config.copy_piece)
+      tr.pending.push_back({slot, offset, std::min(config.copy_piece, r.info.requested - offset)});
+  });
+  active = std::move(tr);
+  return {};
+}
+
+std::optional<engine_result<transition_report>> engine::impl::advance(bool block) {
+  if (!active)
+    return engine_result<transition_report>(
+      engine_error{engine_errc::invalid_transition, "advance: no sleep or wake is in progress"});
+  auto& tr = *active;
+  // Keep the copy engine fed: up to copies_in_flight pieces at once.
+  while (tr.in_flight.size() < static_cast<std::size_t>(config.copies_in_flight)
+         && !tr.pending.empty()) {
+    auto job = tr.pending.front();
+    const auto& r = regions.at(job.region_slot);
+    auto copy = tr.kind == transition_kind::sleep
+                  ? backend.copy_to_host_async(config.device, r.backup + job.offset,
+                                               r.info.address + job.offset, job.size)
+                  : backend.copy_to_device_async(config.device, r.info.address + job.offset,
+                                                 r.backup + job.offset, job.size);
+    if (!copy)
+      return engine_result<transition_report>(abort_transition(copy.error()));
+    tr.in_flight.push_back(std::move(copy).value());
+    tr.pending.pop_front();
+  }
+  auto waited_from = clock_type::now();
+  while (!tr.in_flight.empty()) {
+    auto& oldest = tr.in_flight.front();
+    if (!block && !oldest->ready())
+      break;
+    auto outcome = oldest->wait();
+    tr.in_flight.pop_front();
+    if (!outcome)
+      return engine_result<transition_report>(abort_transition(outcome.error()));
+    if (block)
+      break;  // back to the top to start the next piece
+  }
+  tr.copy_time += clock_type::now() - waited_from;
+  if (!tr.pending.empty() || !tr.in_flight.empty())
+    return std::nullopt;
+
+  auto kind = tr.kind;
+  if (kind == transition_kind::sleep)
+    finish_sleep();
+  else
+    finish_wake();
+  auto report = std::move(active->report);
+  active.reset();
+  return engine_result<transition_report>(std::move(report));
+}
+
+engine_error engine::impl::abort_transition(const cuda::device_error& cause) {
+  auto& tr = *active;
+  for (auto& copy : tr.in_flight)
+    (void)copy->wait();
+  std::string what;
+  if (tr.kind == transition_kind::sleep) {
+    // Nothing was unmapped yet: dropping the backups is the whole rollback.
+    regions.for_each([&](std::uint32_t, region_record& r) {
+      if (r.backup != nullptr && contains(tr.tags, pools[r.pool].tag)) {
+        backups.release(r.info.requested);
+        r.backup = nullptr;
+      }
+    });
+    what = "sleep failed; every tag stays awake with its bytes in place: ";
+  } else {
+    // The backups are untouched: unmapping again leaves the tags asleep, wakeable.
+    for (auto s : tr.mapped_segments)
+      unmap_segment(s);
+    what = "wake failed; every tag stays asleep with its backups kept: ";
+  }
+  ++stats.failed_transitions;
+  active.reset();
+  return engine_error{engine_errc::device_failure, what + cause.to_string(), cause};
+}
+
+void engine::impl::finish_sleep() {
+  auto& tr = *active;
+  regions.for_each([&](std::uint32_t, region_record& r) {
+    auto t = pools[r.pool].tag;
+    if (!contains(tr.tags, t))
+      return;
+    if (r.backup != nullptr) {
+      r.info.state = region_state::backed_up;
+      tr.report.bytes_backed_up += r.info.requested;
+    } else {
+      r.info.state = region_state::discarded;
+      tr.report.bytes_discarded += r.info.requested;
+    }
+    account(t, &stat_grid::active, -static_cast<std::int64_t>(r.info.size));
+  });
+  for (std::uint32_t s = 0; s < segments.size(); ++s) {
+    auto& seg = segments[s];
+    if (!seg.live || !seg.mapped || !contains(tr.tags, pools[seg.pool].tag))
+      continue;
+    tr.report.bytes_released += seg.size;
+    if (seg.cached)
+      destroy_segment(s);  // holds nothing: its addresses need not wait for the wake
+    else
+      unmap_segment(s);
+  }
+  for (auto t : tr.tags)
+    tags[t].asleep = true;
+  tr.report.seconds = seconds(clock_type::now() - tr.started);
+  tr.report.copy_seconds = seconds(tr.copy_time);
+  ++stats.sleeps;
+  stats.bytes_backed_up += tr.report.bytes_backed_up;
+  stats.bytes_discarded += tr.report.bytes_discarded;
+  stats.sleep_seconds += tr.report.seconds;
+}
+
+void engine::impl::finish_wake() {
+  auto& tr = *active;
+  regions.for_each([&](std::uint32_t, region_record& r) {
+    auto t = pools[r.pool].tag;
+    if (!contains(tr.tags, t))
+      return;
+    if (r.info.state == region_state::backed_up) {
+      tr.report.bytes_restored += r.info.requested;
+      backups.release(r.info.requested);
+      r.backup = nullptr;
+    } else {
+      r.info.contents_defined = false;  // it was discarded: mapped again, bytes undefined
+    }
+    r.info.state = region_state::resident;
+    account(t, &stat_grid::active, static_cast<std::int64_t>(r.info.size));
+  });
+  for (auto t : tr.tags)
+    tags[t].asleep = false;
+  tr.report.seconds = seconds(clock_type::now() - tr.started);
+  tr.report.copy_seconds = seconds(tr.copy_time);
+  ++stats.wakes;
+  stats.bytes_restored += tr.report.bytes_restored;
+  stats.wake_seconds += tr.report.seconds;
+}
+
+} // namespace gpumem::core

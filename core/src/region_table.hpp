@@ -1,0 +1,63 @@
+#pragma once
+// Every live region: its description, where its block is, and its host backup while
+// it sleeps. Ids count up from 1 and are never reused, so a freed id is told apart
+// from one never issued. Lookup by id and by start address is one hash probe.
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "block_index.hpp"
+#include "flat_u64_map.hpp"
+#include "gpumem/core/engine_types.hpp"
+
+namespace gpumem::core::detail {
+
+struct region_record {
+  region_info info;
+  std::uint32_t pool = 0;
+  std::uint32_t block = no_block;
+  std::byte* backup = nullptr;  // the host copy while backed up
+  bool live = false;
+};
+
+class region_table {
+public:
+  /// Files a new region (its id is assigned here); returns its slot.
+  std::uint32_t insert(region_info info, std::uint32_t pool, std::uint32_t block);
+  void erase(std::uint32_t slot);
+
+  std::optional<std::uint32_t> find(region_id id) const { return by_id_.find(id); }
+  std::optional<std::uint32_t> find_at(cuda::device_ptr address) const {
+    return by_address_.find(address);
+  }
+  /// Whether `id` was handed out at some point (live or freed).
+  bool issued(region_id id) const noexcept { return id != 0 && id < next_id_; }
+
+  region_record& at(std::uint32_t slot) { return records_[slot]; }
+  const region_record& at(std::uint32_t slot) const { return records_[slot]; }
+  std::size_t size() const noexcept { return by_id_.size(); }
+
+  /// Calls f(slot, record) for every live region, in slot order.
+  template <class F>
+  void for_each(F&& f) {
+    for (std::uint32_t s = 0; s < records_.size(); ++s)
+      if (records_[s].live)
+        f(s, records_[s]);
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (std::uint32_t s = 0; s < records_.size(); ++s)
+      if (records_[s].live)
+        f(s, records_[s]);
+  }
+
+private:
+  std::vector<region_record> records_;
+  std::vector<std::uint32_t> spare_;
+  flat_u64_map by_id_;
+  flat_u64_map by_address_;
+  region_id next_id_ = 1;
+};
+
+} // namespace gpumem::core::detail
