@@ -55,6 +55,7 @@ struct tag_record {
   std::string name;
   std::uint32_t pools[3] = {0, 0, 0};  // by pool_kind
   bool asleep = false;
+  stat_grid* stats = nullptr;  // its entry in engine_statistics::tags (map nodes stay put)
 };
 
 /// One asynchronous copy of a sleep or wake, in flight or waiting to start.
@@ -94,6 +95,7 @@ struct engine::impl {
   std::vector<detail::pool> pools;
   std::vector<detail::tag_record> tags;
   std::map<std::string, std::uint32_t, std::less<>> tag_ids;
+  mutable std::uint32_t last_tag = 0;  // find_tag's one-entry cache
   std::vector<detail::segment> segments;
   std::vector<std::uint32_t> spare_segments;
   std::map<cuda::device_ptr, std::uint32_t> segments_by_address;
@@ -107,7 +109,7 @@ struct engine::impl {
   // --- engine.cpp ------------------------------------------------------------------
   std::uint32_t tag_for(const std::string& name);
   std::optional<std::uint32_t> find_tag(std::string_view name) const;
-  stat_grid& grid(std::uint32_t tag) { return stats.tags[tags[tag].name]; }
+  stat_grid& grid(std::uint32_t tag) { return *tags[tag].stats; }
   /// Applies `delta` to one stat of a tag and of the total.
   void account(std::uint32_t tag, stat stat_grid::*field, std::int64_t delta);
   engine_state current_state() const;
@@ -118,8 +120,15 @@ struct engine::impl {
   // --- engine_segments.cpp -----------------------------------------------------------
   /// A new mapped segment of `size` bytes for `pool`, reusing cached chunks first.
   engine_result<std::uint32_t> create_segment(std::uint32_t pool, std::size_t size);
-  /// Maps fresh chunks over an unmapped segment at its own address (wake).
-  cuda::status map_segment(std::uint32_t s);
+  /// Maps chunks over an unmapped segment at its own address (wake).
+  engine_result<void> map_segment(std::uint32_t s);
+  /// Chunks covering `size` bytes: those of cached segments first, then new ones.
+  /// On failure nothing is held.
+  engine_result<std::vector<detail::chunk_ref>> gather_chunks(std::size_t size);
+  /// Maps `chunks` back to back at `address` and grants access; all or nothing.
+  engine_result<void> map_chunks(cuda::device_ptr address,
+                                 const std::vector<detail::chunk_ref>& chunks);
+  void release_chunks(std::vector<detail::chunk_ref>& chunks);
   /// Unmaps a segment and releases its chunks; the address range stays with it.
   void unmap_segment(std::uint32_t s);
   /// Unmaps (if mapped) and forgets a wholly free segment, returning its addresses.

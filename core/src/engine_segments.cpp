@@ -30,21 +30,14 @@ std::vector<chunk_ref> engine::impl::plan_chunks(std::size_t size) const {
   return plan;
 }
 
-engine_result<std::uint32_t> engine::impl::create_segment(std::uint32_t p, std::size_t size) {
-  auto address = arena.allocate(size);
-  if (!address)
-    return engine_error{engine_errc::out_of_memory,
-                        "the address arena has no free range of " + format_bytes(size) + " ("
-                          + format_bytes(arena.free_bytes()) + " free in pieces)"};
-
+engine_result<std::vector<chunk_ref>> engine::impl::gather_chunks(std::size_t size) {
   // Chunks of cached segments first: never new physical memory while a cached chunk
   // would do. Whole segments that fit, oldest first; then one larger one in part.
   std::vector<chunk_ref> reused;
   std::size_t missing = size;
   auto take_chunks_of = [&](std::uint32_t s) {
     auto& seg = segments[s];
-    for (auto& c : seg.chunks)
-      reused.push_back(c);
+    reused.insert(reused.end(), seg.chunks.begin(), seg.chunks.end());
     seg.chunks.clear();
     (void)backend.unmap(seg.address, seg.size);
     mapped_bytes -= seg.size;
@@ -75,35 +68,60 @@ engine_result<std::uint32_t> engine::impl::create_segment(std::uint32_t p, std::
       ++stats.chunks_released;
     }
   }
-  auto reused_count = chunks.size();
-
-  // Undoes everything on failure: nothing mapped, no chunk held, the range returned.
-  std::size_t mapped = 0;
-  auto roll_back = [&](engine_error error) -> engine_result<std::uint32_t> {
-    if (mapped > 0)
-      (void)backend.unmap(*address, mapped);
-    for (auto& c : chunks)
-      if (c.handle != 0)
-        (void)backend.release_chunk(c.handle);
-    stats.chunks_released += chunks.size();
-    arena.release(*address, size);
-    return error;
-  };
-
+  stats.chunks_reused += chunks.size();
   for (auto& c : plan_chunks(size - covered)) {
     auto handle = backend.create_chunk(config.device, c.size);
-    if (!handle)
-      return roll_back(from_device("creating a " + format_bytes(c.size) + " chunk", handle.error()));
+    if (!handle) {
+      release_chunks(chunks);
+      return from_device("creating a " + format_bytes(c.size) + " chunk", handle.error());
+    }
     chunks.push_back({*handle, c.size});
     ++stats.chunks_created;
   }
-  for (auto& c : chunks) {
-    if (auto m = backend.map(*address + mapped, c.size, c.handle); !m)
-      return roll_back(from_device("mapping a chunk", m.error()));
+  return chunks;
+}
+
+engine_result<void> engine::impl::map_chunks(cuda::device_ptr address,
+                                             const std::vector<chunk_ref>& chunks) {
+  std::size_t mapped = 0;
+  for (const auto& c : chunks) {
+    if (auto m = backend.map(address + mapped, c.size, c.handle); !m) {
+      if (mapped > 0)
+        (void)backend.unmap(address, mapped);
+      return from_device("mapping a chunk", m.error());
+    }
     mapped += c.size;
   }
-  if (auto a = backend.set_access(config.device, *address, size); !a)
-    return roll_back(from_device("granting access", a.error()));
+  if (auto a = backend.set_access(config.device, address, mapped); !a) {
+    (void)backend.unmap(address, mapped);
+    return from_device("granting access", a.error());
+  }
+  return {};
+}
+
+void engine::impl::release_chunks(std::vector<chunk_ref>& chunks) {
+  for (auto& c : chunks)
+    (void)backend.release_chunk(c.handle);
+  stats.chunks_released += chunks.size();
+  chunks.clear();
+}
+
+engine_result<std::uint32_t> engine::impl::create_segment(std::uint32_t p, std::size_t size) {
+  auto address = arena.allocate(size);
+  if (!address)
+    return engine_error{engine_errc::out_of_memory,
+                        "the address arena has no free range of " + format_bytes(size) + " ("
+                          + format_bytes(arena.free_bytes()) + " free in pieces)"};
+  auto chunks = gather_chunks(size);
+  if (!chunks) {
+    arena.release(*address, size);
+    return chunks.error();
+  }
+  if (auto mapped = map_chunks(*address, *chunks); !mapped) {
+    release_chunks(*chunks);
+    arena.release(*address, size);
+    return mapped.error();
+  }
 
   std::uint32_t s;
   if (!spare_segments.empty()) {
@@ -118,47 +136,30 @@ engine_result<std::uint32_t> engine::impl::create_segment(std::uint32_t p, std::
   seg.address = *address;
   seg.size = size;
   seg.pool = p;
-  seg.chunks = std::move(chunks);
+  seg.chunks = std::move(chunks).value();
   seg.live = true;
   seg.first_block = pools[p].blocks.add_segment(*address, size, s);
   segments_by_address.emplace(*address, s);
   mapped_bytes += size;
   account(pools[p].tag, &stat_grid::reserved, static_cast<std::int64_t>(size));
   ++stats.segments_created;
-  stats.chunks_reused += reused_count;
   return s;
 }
 
-cuda::status engine::impl::map_segment(std::uint32_t s) {
-  auto& seg = segments[s];
-  std::vector<chunk_ref> chunks;
-  std::size_t mapped = 0;
-  auto roll_back = [&](const cuda::device_error& error) -> cuda::status {
-    if (mapped > 0)
-      (void)backend.unmap(seg.address, mapped);
-    for (auto& c : chunks)
-      (void)backend.release_chunk(c.handle);
-    stats.chunks_released += chunks.size();
-    return error;
-  };
-  for (auto& c : plan_chunks(seg.size)) {
-    auto handle = backend.create_chunk(config.device, c.size);
-    if (!handle)
-      return roll_back(handle.error());
-    chunks.push_back({*handle, c.size});
-    ++stats.chunks_created;
+engine_result<void> engine::impl::map_segment(std::uint32_t s) {
+  auto size = segments[s].size;
+  auto chunks = gather_chunks(size);
+  if (!chunks)
+    return chunks.error();
+  if (auto mapped = map_chunks(segments[s].address, *chunks); !mapped) {
+    release_chunks(*chunks);
+    return mapped.error();
   }
-  for (auto& c : chunks) {
-    if (auto m = backend.map(seg.address + mapped, c.size, c.handle); !m)
-      return roll_back(m.error());
-    mapped += c.size;
-  }
-  if (auto a = backend.set_access(config.device, seg.address, seg.size); !a)
-    return roll_back(a.error());
-  seg.chunks = std::move(chunks);
+  auto& seg = segments[s];  // gather_chunks may have grown the segment table
+  seg.chunks = std::move(chunks).value();
   seg.mapped = true;
-  mapped_bytes += seg.size;
-  account(pools[seg.pool].tag, &stat_grid::reserved, static_cast<std::int64_t>(seg.size));
+  mapped_bytes += size;
+  account(pools[seg.pool].tag, &stat_grid::reserved, static_cast<std::int64_t>(size));
   return {};
 }
 

@@ -130,12 +130,14 @@ engine_result<void> engine::impl::begin_wake(const std::vector<std::string>& nam
     return engine_error{engine_errc::device_failure,
                         "wake: cannot read free memory: " + device.error().to_string(),
                         device.error()};
-  if (device->free < needed + config.wake_margin)
+  // Cached segments count as free: their chunks are reused before new ones are made.
+  if (device->free + cached_bytes < needed + config.wake_margin)
     return engine_error{engine_errc::insufficient_memory,
                         "wake: needs " + format_bytes(needed) + " plus a margin of "
                           + format_bytes(config.wake_margin) + ", but device "
                           + std::to_string(config.device) + " has " + format_bytes(device->free)
-                          + " free of " + format_bytes(device->total)};
+                          + " free of " + format_bytes(device->total) + " (and "
+                          + format_bytes(cached_bytes) + " cached)"};
 
   transition tr;
   tr.kind = transition_kind::wake;
@@ -150,12 +152,10 @@ engine_result<void> engine::impl::begin_wake(const std::vector<std::string>& nam
       for (auto done : tr.mapped_segments)
         unmap_segment(done);
       ++stats.failed_transitions;
-      auto code = mapped.error().code() == cuda::error_code::out_of_memory
-                    ? engine_errc::out_of_memory
-                    : engine_errc::device_failure;
-      return engine_error{code, "wake: mapping memory failed, every tag stays asleep: "
-                                  + mapped.error().to_string(),
-                          mapped.error()};
+      return engine_error{mapped.error().code(),
+                          "wake: mapping memory failed, every tag stays asleep: "
+                            + mapped.error().message(),
+                          mapped.error().device()};
     }
     tr.mapped_segments.push_back(s);
     tr.report.bytes_mapped += segments[s].size;
