@@ -1,6 +1,8 @@
 // gpumem_bench: Google Benchmark over one device backend, picked with
 // --backend=host|cuda|auto (default host). After the run it prints how the
-// backend's copy bandwidth compares to a plain memcpy measured in the same run.
+// backend's copy bandwidth (and the engine's sleep + wake) compares to a plain memcpy
+// measured in the same run, and how the engine's allocate + free time compares to a
+// linear-scan best fit's.
 //
 // Exit status: 0, or 1 when the backend cannot be created, a flag is wrong, or a
 // benchmark failed (skipped with an error), so scripts notice broken runs.
@@ -102,9 +104,9 @@ std::unique_ptr<benchmark::BenchmarkReporter> make_display_reporter(
   return std::make_unique<benchmark::ConsoleReporter>(options);
 }
 
-/// Passes every report on to the display reporter and keeps bytes_per_second per
-/// benchmark and size, for the ratio table printed after the run. The file
-/// reporter (--benchmark_out) is the library's own and sees the same runs.
+/// Passes every report on to the display reporter and keeps bytes_per_second and
+/// items_per_second per benchmark and argument, for the ratio table printed after the
+/// run. The file reporter (--benchmark_out) is the library's own and sees the same runs.
 class ratio_reporter final : public benchmark::BenchmarkReporter {
 public:
   explicit ratio_reporter(std::unique_ptr<benchmark::BenchmarkReporter> display)
@@ -120,13 +122,22 @@ public:
 
   int failures() const { return failures_; }
 
-  /// "ratio HostBackup/Memcpy 64 MiB: 0.93" for every size both were measured at.
+  /// "ratio HostBackup/Memcpy 64 MiB: 0.93" for every size both were measured at, then
+  /// "ratio EngineAllocFree/LinearBestFitAllocFree time 10000: 0.250 (200 ns vs 800 ns)"
+  /// (time per operation: below 1 the engine is faster) for every live-block count
+  /// both ran at.
   void print_ratios(std::ostream& out) const {
+    print_memcpy_ratios(out);
+    print_time_ratio(out, "EngineAllocFree", "LinearBestFitAllocFree");
+  }
+
+private:
+  void print_memcpy_ratios(std::ostream& out) const {
     const auto baseline = rates_.find("BM_Memcpy");
     if (baseline == rates_.end())
       return;
     for (const auto& [bytes, memcpy_rate] : baseline->second) {
-      for (const char* name : {"HostBackup", "HostRestore"}) {
+      for (const char* name : {"HostBackup", "HostRestore", "EngineSleepWake"}) {
         const auto rates = rates_.find(std::string("BM_") + name);
         if (rates == rates_.end() || memcpy_rate <= 0)
           continue;
@@ -139,7 +150,22 @@ public:
     }
   }
 
-private:
+  /// Time per item of BM_<name> over that of BM_<baseline>, from items_per_second.
+  void print_time_ratio(std::ostream& out, const char* name, const char* baseline) const {
+    const auto ours = items_.find(std::string("BM_") + name);
+    const auto theirs = items_.find(std::string("BM_") + baseline);
+    if (ours == items_.end() || theirs == items_.end())
+      return;
+    for (const auto& [arg, rate] : ours->second) {
+      const auto base = theirs->second.find(arg);
+      if (base == theirs->second.end() || rate <= 0 || base->second <= 0)
+        continue;
+      out << "ratio " << name << '/' << baseline << " time " << arg << ": " << std::fixed
+          << std::setprecision(3) << base->second / rate << " (" << std::setprecision(0)
+          << 1e9 / rate << " ns vs " << 1e9 / base->second << " ns)\n";
+    }
+  }
+
   void record(const Run& run) {
     if (run.error_occurred) {
       ++failures_;
@@ -148,19 +174,20 @@ private:
     // With repetitions, the mean stands for the size (it comes after the single runs).
     if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "mean")
       return;
-    const auto counter = run.counters.find("bytes_per_second");
-    if (counter == run.counters.end())
-      return;
     const std::string& args = run.run_name.args;
-    std::uint64_t bytes = 0;
-    const auto parsed = std::from_chars(args.data(), args.data() + args.size(), bytes);
+    std::uint64_t arg = 0;
+    const auto parsed = std::from_chars(args.data(), args.data() + args.size(), arg);
     if (parsed.ec != std::errc{} || parsed.ptr != args.data() + args.size())
       return;
-    rates_[run.run_name.function_name][bytes] = counter->second.value;
+    if (const auto bytes = run.counters.find("bytes_per_second"); bytes != run.counters.end())
+      rates_[run.run_name.function_name][arg] = bytes->second.value;
+    if (const auto items = run.counters.find("items_per_second"); items != run.counters.end())
+      items_[run.run_name.function_name][arg] = items->second.value;
   }
 
   std::unique_ptr<benchmark::BenchmarkReporter> display_;
-  std::map<std::string, std::map<std::uint64_t, double>> rates_;
+  std::map<std::string, std::map<std::uint64_t, double>> rates_;  // bytes per second
+  std::map<std::string, std::map<std::uint64_t, double>> items_;  // items per second
   int failures_ = 0;
 };
 

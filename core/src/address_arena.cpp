@@ -17,6 +17,17 @@ std::optional<cuda::device_ptr> address_arena::allocate(std::size_t size) {
   return address;
 }
 
+bool address_arena::extend(cuda::device_ptr address, std::size_t size) {
+  auto it = by_address_.find(address);
+  if (it == by_address_.end() || it->second < size)
+    return false;
+  auto rest = it->second - size;
+  erase_free(it);
+  if (rest > 0)
+    insert_free(address + size, rest);
+  return true;
+}
+
 void address_arena::release(cuda::device_ptr address, std::size_t size) {
   // Merge with the free neighbours on either side.
   auto next = by_address_.lower_bound(address);

@@ -19,6 +19,8 @@ public:
   /// A range of `size` bytes (a multiple of the granularity), or nothing if no free
   /// range is large enough.
   std::optional<cuda::device_ptr> allocate(std::size_t size);
+  /// Takes [address, address + size) if it is free: lets a segment grow in place.
+  bool extend(cuda::device_ptr address, std::size_t size);
   /// Gives back a range allocate() returned, or its tail.
   void release(cuda::device_ptr address, std::size_t size);
 

@@ -174,6 +174,13 @@ void block_index::remove_segment_block(std::uint32_t b) {
   drop_block(b);
 }
 
+void block_index::grow_free_tail(std::uint32_t b, std::size_t extra) {
+  assert(blocks_[b].free && blocks_[b].next_in_segment == no_block);
+  unlink_free(b);
+  blocks_[b].size += extra;
+  link_free(b);
+}
+
 void block_index::shrink_free_tail(std::uint32_t b, std::size_t new_size) {
   assert(blocks_[b].free && blocks_[b].next_in_segment == no_block);
   unlink_free(b);

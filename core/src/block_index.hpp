@@ -52,6 +52,8 @@ public:
   std::uint32_t release(std::uint32_t b);
   /// Drops a free block that spans its whole segment (the segment goes away).
   void remove_segment_block(std::uint32_t b);
+  /// Grows a free block that ends its segment by `extra` bytes (the segment grew).
+  void grow_free_tail(std::uint32_t b, std::size_t extra);
   /// Cuts a free block that ends its segment to `new_size` bytes (0: drops it).
   void shrink_free_tail(std::uint32_t b, std::size_t new_size);
 

@@ -100,6 +100,8 @@ std::uint32_t engine::impl::tag_for(const std::string& name) {
     pools.back().tag = id;
     pools.back().kind = kind;
   }
+  record.packed = std::find(config.packed_tags.begin(), config.packed_tags.end(), name)
+                  != config.packed_tags.end();
   record.stats = &stats.tags[name];  // present in statistics from the start
   tags.push_back(std::move(record));
   tag_ids.emplace(name, id);
@@ -175,6 +177,10 @@ engine_result<region_info> engine::impl::allocate(const allocation_request& requ
   auto mode = request.how == strategy::first_fit ? fit_mode::good : fit_mode::best;
 
   auto b = kind == pool_kind::dedicated ? no_block : pools[p].blocks.find(size, alignment, mode);
+  if (b == no_block && kind == pool_kind::large && tags[tag].packed) {
+    if (auto grown = grow_newest_segment(p, size, alignment))
+      b = *grown;  // failure to grow is not an error: a new segment is tried next
+  }
   if (b == no_block) {
     auto segment_size = kind == pool_kind::small ? config.small_segment
                                                  : cuda::round_up(size, config.small_chunk);

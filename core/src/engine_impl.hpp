@@ -24,6 +24,7 @@ namespace gpumem::core {
 namespace detail {
 
 enum class pool_kind : std::uint8_t { small, large, dedicated };
+inline constexpr std::uint32_t no_segment = 0xffffffffu;
 const char* to_string(pool_kind kind) noexcept;
 
 struct chunk_ref {
@@ -49,12 +50,14 @@ struct pool {
   std::uint32_t tag = 0;
   pool_kind kind = pool_kind::small;
   block_index blocks;
+  std::uint32_t newest = no_segment;  // large pools grow their newest segment in place
 };
 
 struct tag_record {
   std::string name;
   std::uint32_t pools[3] = {0, 0, 0};  // by pool_kind
   bool asleep = false;
+  bool packed = false;          // listed in engine_config::packed_tags
   stat_grid* stats = nullptr;  // its entry in engine_statistics::tags (map nodes stay put)
 };
 
@@ -120,6 +123,14 @@ struct engine::impl {
   // --- engine_segments.cpp -----------------------------------------------------------
   /// A new mapped segment of `size` bytes for `pool`, reusing cached chunks first.
   engine_result<std::uint32_t> create_segment(std::uint32_t pool, std::size_t size);
+  /// Grows the pool's newest segment in place so that its free tail and new chunks
+  /// together hold `size` bytes, and returns that tail block; no_block where growing
+  /// would save nothing or the addresses after it are taken. Neighbouring
+  /// allocations then share a granule.
+  engine_result<std::uint32_t> grow_newest_segment(std::uint32_t pool, std::size_t size,
+                                                   std::size_t alignment);
+  /// The last block of a segment.
+  std::uint32_t last_block(std::uint32_t s) const;
   /// Maps chunks over an unmapped segment at its own address (wake).
   engine_result<void> map_segment(std::uint32_t s);
   /// Chunks covering `size` bytes: those of cached segments first, then new ones.

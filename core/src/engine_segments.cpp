@@ -88,13 +88,15 @@ engine_result<void> engine::impl::map_chunks(cuda::device_ptr address,
     if (auto m = backend.map(address + mapped, c.size, c.handle); !m) {
       if (mapped > 0)
         (void)backend.unmap(address, mapped);
-      return from_device("mapping a chunk", m.error());
+      return engine_error{engine_errc::device_failure, "mapping a chunk: " + m.error().to_string(),
+                          m.error()};
     }
     mapped += c.size;
   }
   if (auto a = backend.set_access(config.device, address, mapped); !a) {
     (void)backend.unmap(address, mapped);
-    return from_device("granting access", a.error());
+    return engine_error{engine_errc::device_failure, "granting access: " + a.error().to_string(),
+                        a.error()};
   }
   return {};
 }
@@ -143,7 +145,65 @@ engine_result<std::uint32_t> engine::impl::create_segment(std::uint32_t p, std::
   mapped_bytes += size;
   account(pools[p].tag, &stat_grid::reserved, static_cast<std::int64_t>(size));
   ++stats.segments_created;
+  if (pools[p].kind == pool_kind::large)
+    pools[p].newest = s;
   return s;
+}
+
+std::uint32_t engine::impl::last_block(std::uint32_t s) const {
+  const auto& blocks = pools[segments[s].pool].blocks;
+  auto b = segments[s].first_block;
+  while (blocks.at(b).next_in_segment != no_block)
+    b = blocks.at(b).next_in_segment;
+  return b;
+}
+
+engine_result<std::uint32_t> engine::impl::grow_newest_segment(std::uint32_t p, std::size_t size,
+                                                      std::size_t alignment) {
+  auto s = pools[p].newest;
+  if (s == no_segment || !segments[s].live || !segments[s].mapped)
+    return no_block;
+  auto& blocks = pools[p].blocks;
+  auto tail = last_block(s);
+  if (!blocks.at(tail).free)
+    return no_block;
+  auto tail_address = blocks.at(tail).address;
+  auto padding = cuda::round_up(tail_address, alignment) - tail_address;
+  if (blocks.at(tail).size <= padding)
+    return no_block;
+  auto usable = blocks.at(tail).size - padding;
+  auto extra = cuda::round_up(size - std::min(size, usable), config.small_chunk);
+  if (extra == 0 || extra >= cuda::round_up(size, config.small_chunk))
+    return no_block;  // a fresh segment would cost as much
+  auto end = segments[s].address + segments[s].size;
+  if (!arena.extend(end, extra))
+    return no_block;
+  // Out of the cache first, so that gathering chunks cannot dissolve this segment.
+  bool was_cached = segments[s].cached;
+  if (was_cached)
+    unmark_cached(s);
+  auto undo = [&] {
+    arena.release(end, extra);
+    if (was_cached)
+      mark_cached(s);
+  };
+  auto chunks = gather_chunks(extra);
+  if (!chunks) {
+    undo();
+    return chunks.error();
+  }
+  if (auto mapped = map_chunks(end, *chunks); !mapped) {
+    release_chunks(*chunks);
+    undo();
+    return mapped.error();
+  }
+  auto& seg = segments[s];
+  seg.chunks.insert(seg.chunks.end(), chunks->begin(), chunks->end());
+  seg.size += extra;
+  blocks.grow_free_tail(tail, extra);
+  mapped_bytes += extra;
+  account(pools[p].tag, &stat_grid::reserved, static_cast<std::int64_t>(extra));
+  return tail;
 }
 
 engine_result<void> engine::impl::map_segment(std::uint32_t s) {
@@ -187,6 +247,8 @@ void engine::impl::destroy_segment(std::uint32_t s) {
   pools[seg.pool].blocks.remove_segment_block(seg.first_block);
   arena.release(seg.address, seg.size);
   segments_by_address.erase(seg.address);
+  if (pools[seg.pool].newest == s)
+    pools[seg.pool].newest = no_segment;
   seg = segment{};
   spare_segments.push_back(s);
   ++stats.segments_released;
@@ -226,9 +288,7 @@ std::size_t engine::impl::release_free_tails() {
     if (!seg.live || !seg.mapped || seg.cached || seg.chunks.size() < 2)
       continue;
     auto& blocks = pools[seg.pool].blocks;
-    auto last = seg.first_block;
-    while (blocks.at(last).next_in_segment != no_block)
-      last = blocks.at(last).next_in_segment;
+    auto last = last_block(s);
     if (!blocks.at(last).free)
       continue;
     // Chunks that lie wholly in the free tail go; the live bytes stay where they are.

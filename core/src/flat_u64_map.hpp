@@ -15,6 +15,8 @@ public:
   flat_u64_map() : slots_(16) {}
 
   std::optional<std::uint32_t> find(std::uint64_t key) const {
+    if (key == 0)
+      return std::nullopt;  // 0 marks an empty slot; it is never a key
     for (auto i = home(key);; i = next(i)) {
       if (slots_[i].key == key)
         return slots_[i].value;

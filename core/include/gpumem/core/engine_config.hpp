@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "gpumem/core/engine_error.hpp"
 #include "gpumem/cuda/byte_units.hpp"
@@ -25,6 +26,11 @@ struct engine_config {
   std::size_t small_threshold = 1 * MiB;
   std::size_t small_segment = 2 * MiB;
   std::size_t default_alignment = 256;
+  /// Tags whose large allocations live long (a model's weights): their newest segment
+  /// grows in place, so neighbouring tensors share granules instead of each being
+  /// rounded up. Short-lived tags keep one segment per allocation, so that freed
+  /// memory empties whole segments that can go back to the device.
+  std::vector<std::string> packed_tags{"weights"};
   /// Wholly free segments kept mapped for reuse; beyond this they go back to the device.
   std::size_t cache_limit = 256 * MiB;
   /// Wake admission keeps this much device memory free beyond what it maps.
