@@ -441,7 +441,7 @@ TEST_CASE("out of memory names the figures and counts; nothing changes", "[engin
   CHECK_INVARIANTS(fx);
 }
 
-TEST_CASE("a request that fits once cached segments are released succeeds as a retry",
+TEST_CASE("a request that needs the memory of cached segments reuses their chunks",
           "[engine][oom]") {
   fixture fx;
   auto big = must_allocate(*fx, 200 * MiB, weights);
@@ -457,7 +457,10 @@ TEST_CASE("a request that fits once cached segments are released succeeds as a r
   REQUIRE(r.ok());
   fill_region(*r, 9);
   CHECK_REGION_PATTERN(*r, 9);
-  CHECK(fx->statistics().oom_retries == 1);
+  // The cached segment's chunks are mapped for kv_cache before any new chunk is made,
+  // so the device never ran out: no out-of-memory, no retry.
+  CHECK(fx->statistics().chunks_reused > 0);
+  CHECK(fx->statistics().oom_retries == 0);
   CHECK(fx->statistics().ooms == 0);
   CHECK_INVARIANTS(fx);
 }
