@@ -291,8 +291,7 @@ engine_result<void> engine::deallocate_at(device_ptr address) {
 engine_result<region_info> engine::region(region_id id) const {
   auto slot = impl_->regions.find(id);
   if (!slot)
-    return engine_error{impl_->regions.issued(id) ? engine_errc::double_free
-                                                  : engine_errc::unknown_region,
+    return engine_error{engine_errc::unknown_region,
                         "region " + std::to_string(id)
                           + (impl_->regions.issued(id) ? " was freed" : " does not exist")};
   return impl_->regions.at(*slot).info;
