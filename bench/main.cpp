@@ -137,7 +137,8 @@ private:
     if (baseline == rates_.end())
       return;
     for (const auto& [bytes, memcpy_rate] : baseline->second) {
-      for (const char* name : {"HostBackup", "HostRestore", "EngineSleepWake"}) {
+      for (const char* name :
+           {"HostBackup", "HostRestore", "EngineSleepWake", "EngineSleepWake_copies"}) {
         const auto rates = rates_.find(std::string("BM_") + name);
         if (rates == rates_.end() || memcpy_rate <= 0)
           continue;
@@ -181,6 +182,11 @@ private:
       return;
     if (const auto bytes = run.counters.find("bytes_per_second"); bytes != run.counters.end())
       rates_[run.run_name.function_name][arg] = bytes->second.value;
+    // A sleep/wake's copies alone, beside the whole transition (which also releases
+    // and recreates the physical memory).
+    if (const auto copies = run.counters.find("copy_bytes_per_second");
+        copies != run.counters.end())
+      rates_[run.run_name.function_name + "_copies"][arg] = copies->second.value;
     if (const auto items = run.counters.find("items_per_second"); items != run.counters.end())
       items_[run.run_name.function_name][arg] = items->second.value;
   }

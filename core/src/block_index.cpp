@@ -201,6 +201,8 @@ void block_index::link_free(std::uint32_t b) {
   int sl = 0;
   size_class(blk.size / block_unit, fl, sl);
   auto& head = heads_[static_cast<std::size_t>(fl)][static_cast<std::size_t>(sl)];
+  blk.fl = static_cast<std::uint8_t>(fl);
+  blk.sl = static_cast<std::uint8_t>(sl);
   blk.free = true;
   blk.prev_free = no_block;
   blk.next_free = head;
@@ -215,9 +217,8 @@ void block_index::link_free(std::uint32_t b) {
 
 void block_index::unlink_free(std::uint32_t b) {
   auto& blk = blocks_[b];
-  int fl = 0;
-  int sl = 0;
-  size_class(blk.size / block_unit, fl, sl);
+  int fl = blk.fl;
+  int sl = blk.sl;
   if (blk.prev_free != no_block)
     blocks_[blk.prev_free].next_free = blk.next_free;
   else

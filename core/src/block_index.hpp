@@ -27,6 +27,8 @@ struct block {
   std::uint32_t next_free = no_block;
   std::uint32_t segment = 0;
   std::uint32_t owner = no_block;  // the region's slot while allocated
+  std::uint8_t fl = 0;             // the size class whose list holds it while free
+  std::uint8_t sl = 0;
   bool free = false;
 };
 

@@ -113,6 +113,19 @@ void engine::impl::account(std::uint32_t tag, stat stat_grid::*field, std::int64
   (stats.total.*field).add(delta);
 }
 
+void engine::impl::account_region(std::uint32_t tag, const region_info& r, std::int64_t sign) {
+  auto size = sign * static_cast<std::int64_t>(r.size);
+  auto requested = sign * static_cast<std::int64_t>(r.requested);
+  bool resident = r.state == region_state::resident;
+  for (auto* g : {&grid(tag), &stats.total}) {
+    g->allocated.add(size);
+    g->requested.add(requested);
+    if (resident)
+      g->active.add(size);
+    ++(sign > 0 ? g->allocations : g->frees);
+  }
+}
+
 engine_state engine::impl::current_state() const {
   if (active)
     return active->kind == transition_kind::sleep ? engine_state::falling_asleep
@@ -216,13 +229,8 @@ engine_result<region_info> engine::impl::allocate(const allocation_request& requ
   auto slot = regions.insert(std::move(info), p, b);
   blocks.at(b).owner = slot;
 
-  auto signed_size = static_cast<std::int64_t>(size);
-  account(tag, &stat_grid::allocated, signed_size);
-  account(tag, &stat_grid::active, signed_size);
-  account(tag, &stat_grid::requested, static_cast<std::int64_t>(request.size));
-  ++grid(tag).allocations;
-  ++stats.total.allocations;
   const auto& stored = regions.at(slot).info;
+  account_region(tag, stored, +1);
   if (log)
     log->record(log_action::allocate, stored.address, stored.requested, stored.tag);
   return stored;
@@ -235,15 +243,9 @@ engine_result<void> engine::impl::free_slot(std::uint32_t slot) {
   auto& record = regions.at(slot);
   auto p = record.pool;
   auto tag = pools[p].tag;
-  auto size = static_cast<std::int64_t>(record.info.size);
   if (record.backup != nullptr)
     backups.release(record.info.requested);
-  account(tag, &stat_grid::allocated, -size);
-  account(tag, &stat_grid::requested, -static_cast<std::int64_t>(record.info.requested));
-  if (record.info.state == region_state::resident)
-    account(tag, &stat_grid::active, -size);
-  ++grid(tag).frees;
-  ++stats.total.frees;
+  account_region(tag, record.info, -1);
   if (log)
     log->record(log_action::free, record.info.address, record.info.requested, record.info.tag);
 

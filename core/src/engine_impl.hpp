@@ -115,6 +115,9 @@ struct engine::impl {
   stat_grid& grid(std::uint32_t tag) { return *tags[tag].stats; }
   /// Applies `delta` to one stat of a tag and of the total.
   void account(std::uint32_t tag, stat stat_grid::*field, std::int64_t delta);
+  /// A region coming (sign +1) or going (-1): allocated, requested and, when it is
+  /// resident, active bytes, for its tag and the total, with the counts.
+  void account_region(std::uint32_t tag, const region_info& r, std::int64_t sign);
   engine_state current_state() const;
   engine_result<region_info> allocate(const allocation_request& request);
   engine_result<void> free_slot(std::uint32_t slot);
