@@ -113,17 +113,33 @@ void engine::impl::account(std::uint32_t tag, stat stat_grid::*field, std::int64
   (stats.total.*field).add(delta);
 }
 
-void engine::impl::account_region(std::uint32_t tag, const region_info& r, std::int64_t sign) {
+region_info engine::impl::describe(const region_fields& r) const {
+  region_info out;
+  out.id = r.id;
+  out.address = r.address;
+  out.size = r.size;
+  out.requested = r.requested;
+  out.tag = tags[r.tag].name;
+  out.how = r.how;
+  out.state = r.state;
+  out.contents_defined = r.contents_defined;
+  out.last_use_ns = r.last_use_ns;
+  return out;
+}
+
+void engine::impl::account_region(std::uint32_t tag, const region_fields& r, std::int64_t sign) {
   auto size = sign * static_cast<std::int64_t>(r.size);
   auto requested = sign * static_cast<std::int64_t>(r.requested);
   bool resident = r.state == region_state::resident;
-  for (auto* g : {&grid(tag), &stats.total}) {
-    g->allocated.add(size);
-    g->requested.add(requested);
+  auto apply = [&](stat_grid& g) {
+    g.allocated.add(size);
+    g.requested.add(requested);
     if (resident)
-      g->active.add(size);
-    ++(sign > 0 ? g->allocations : g->frees);
-  }
+      g.active.add(size);
+    ++(sign > 0 ? g.allocations : g.frees);
+  };
+  apply(grid(tag));
+  apply(stats.total);
 }
 
 engine_state engine::impl::current_state() const {
@@ -219,21 +235,21 @@ engine_result<region_info> engine::impl::allocate(const allocation_request& requ
     unmark_cached(seg);
   b = blocks.allocate_from(b, size, alignment);
 
-  region_info info;
+  region_fields info;
   info.address = blocks.at(b).address;
   info.size = size;
   info.requested = request.size;
-  info.tag = request.tag;
+  info.tag = tag;
   info.how = request.how;
   info.last_use_ns = now_ns();
-  auto slot = regions.insert(std::move(info), p, b);
+  auto slot = regions.insert(info, p, b);
   blocks.at(b).owner = slot;
 
   const auto& stored = regions.at(slot).info;
   account_region(tag, stored, +1);
   if (log)
-    log->record(log_action::allocate, stored.address, stored.requested, stored.tag);
-  return stored;
+    log->record(log_action::allocate, stored.address, stored.requested, request.tag);
+  return describe(stored);
 }
 
 engine_result<void> engine::impl::free_slot(std::uint32_t slot) {
@@ -247,7 +263,7 @@ engine_result<void> engine::impl::free_slot(std::uint32_t slot) {
     backups.release(record.info.requested);
   account_region(tag, record.info, -1);
   if (log)
-    log->record(log_action::free, record.info.address, record.info.requested, record.info.tag);
+    log->record(log_action::free, record.info.address, record.info.requested, tags[tag].name);
 
   auto& blocks = pools[p].blocks;
   auto b = blocks.release(record.block);
@@ -296,13 +312,13 @@ engine_result<region_info> engine::region(region_id id) const {
     return engine_error{engine_errc::unknown_region,
                         "region " + std::to_string(id)
                           + (impl_->regions.issued(id) ? " was freed" : " does not exist")};
-  return impl_->regions.at(*slot).info;
+  return impl_->describe(impl_->regions.at(*slot).info);
 }
 
 engine_result<region_info> engine::region_at(device_ptr address) const {
   const auto& s = *impl_;
   if (auto slot = s.regions.find_at(address))
-    return s.regions.at(*slot).info;
+    return s.describe(s.regions.at(*slot).info);
   // Inside a region: find its segment, then walk that segment's blocks.
   auto it = s.segments_by_address.upper_bound(address);
   if (it != s.segments_by_address.begin()) {
@@ -313,7 +329,7 @@ engine_result<region_info> engine::region_at(device_ptr address) const {
         const auto& blk = blocks.at(b);
         if (address >= blk.address && address < blk.address + blk.size) {
           if (!blk.free)
-            return s.regions.at(blk.owner).info;
+            return s.describe(s.regions.at(blk.owner).info);
           break;
         }
       }
@@ -336,8 +352,8 @@ engine_result<void> engine::touch(region_id id) {
 std::vector<region_info> engine::regions(const std::string& tag) const {
   std::vector<region_info> out;
   impl_->regions.for_each([&](std::uint32_t, const region_record& r) {
-    if (tag.empty() || r.info.tag == tag)
-      out.push_back(r.info);
+    if (tag.empty() || impl_->tags[r.info.tag].name == tag)
+      out.push_back(impl_->describe(r.info));
   });
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;

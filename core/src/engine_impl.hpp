@@ -117,7 +117,9 @@ struct engine::impl {
   void account(std::uint32_t tag, stat stat_grid::*field, std::int64_t delta);
   /// A region coming (sign +1) or going (-1): allocated, requested and, when it is
   /// resident, active bytes, for its tag and the total, with the counts.
-  void account_region(std::uint32_t tag, const region_info& r, std::int64_t sign);
+  void account_region(std::uint32_t tag, const detail::region_fields& r, std::int64_t sign);
+  /// The public description of a region.
+  region_info describe(const detail::region_fields& r) const;
   engine_state current_state() const;
   engine_result<region_info> allocate(const allocation_request& request);
   engine_result<void> free_slot(std::uint32_t slot);

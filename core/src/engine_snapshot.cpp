@@ -50,7 +50,8 @@ memory_snapshot engine::impl::snapshot() const {
     snap.segments.push_back(std::move(out));
   }
 
-  regions.for_each([&](std::uint32_t, const region_record& r) { snap.regions.push_back(r.info); });
+  regions.for_each(
+    [&](std::uint32_t, const region_record& r) { snap.regions.push_back(describe(r.info)); });
   std::sort(snap.regions.begin(), snap.regions.end(),
             [](const auto& a, const auto& b) { return a.id < b.id; });
   snap.statistics = stats;

@@ -2,7 +2,8 @@
 
 namespace gpumem::core::detail {
 
-std::uint32_t region_table::insert(region_info info, std::uint32_t pool, std::uint32_t block) {
+std::uint32_t region_table::insert(const region_fields& info, std::uint32_t pool,
+                                   std::uint32_t block) {
   std::uint32_t slot;
   if (!spare_.empty()) {
     slot = spare_.back();
@@ -11,9 +12,9 @@ std::uint32_t region_table::insert(region_info info, std::uint32_t pool, std::ui
     slot = static_cast<std::uint32_t>(records_.size());
     records_.emplace_back();
   }
-  info.id = next_id_++;
   auto& r = records_[slot];
-  r.info = std::move(info);
+  r.info = info;
+  r.info.id = next_id_++;
   r.pool = pool;
   r.block = block;
   r.backup = nullptr;

@@ -13,8 +13,22 @@
 
 namespace gpumem::core::detail {
 
+/// A region as the engine keeps it: region_info's fields, with the tag as the
+/// engine's tag number rather than a string (no string moves on the hot path).
+struct region_fields {
+  region_id id = 0;
+  cuda::device_ptr address = 0;
+  std::size_t size = 0;
+  std::size_t requested = 0;
+  std::uint64_t last_use_ns = 0;
+  std::uint32_t tag = 0;
+  strategy how = strategy::pooled;
+  region_state state = region_state::resident;
+  bool contents_defined = true;
+};
+
 struct region_record {
-  region_info info;
+  region_fields info;
   std::uint32_t pool = 0;
   std::uint32_t block = no_block;
   std::byte* backup = nullptr;  // the host copy while backed up
@@ -24,7 +38,7 @@ struct region_record {
 class region_table {
 public:
   /// Files a new region (its id is assigned here); returns its slot.
-  std::uint32_t insert(region_info info, std::uint32_t pool, std::uint32_t block);
+  std::uint32_t insert(const region_fields& info, std::uint32_t pool, std::uint32_t block);
   void erase(std::uint32_t slot);
 
   std::optional<std::uint32_t> find(region_id id) const { return by_id_.find(id); }
