@@ -1,0 +1,92 @@
+#pragma once
+// Every actor interface of the runtime, in one place: a client includes this header
+// (or gpumem/messages/all.hpp) and nothing else. Requests that fail answer a caf::error
+// of category "gpumem" (errors.hpp); remote requests need finite timeouts.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "gpumem/messages/atoms.hpp"
+#include "gpumem/messages/errors.hpp"
+#include "gpumem/messages/types.hpp"
+
+namespace gpumem::messages {
+
+/// Anything that wants to hear of pressure changes (device allocators, balancers,
+/// clients). The pressure monitor sends; nobody answers.
+using pressure_subscriber_actor = caf::typed_actor<
+  // A device's pressure level changed.
+  caf::reacts_to<pressure_event>>;
+
+/// One device: owns its engine, serializes every operation on it.
+using device_allocator_actor = caf::typed_actor<
+  // Allocates one region (device_hint is ignored: this is the device).
+  caf::replies_to<allocate_atom, allocation_request>::with<region_handle>,
+  // Frees the region with this id.
+  caf::replies_to<deallocate_atom, std::uint64_t>::with<ok_atom>,
+  // Frees the region starting at this device address.
+  caf::replies_to<deallocate_at_atom, std::uint64_t>::with<ok_atom>,
+  // Marks the region with this id used now (LRU order for offloading).
+  caf::replies_to<touch_atom, std::uint64_t>::with<ok_atom>,
+  // Allocates every request or none (what was allocated is freed on failure).
+  caf::replies_to<batch_allocate_atom, batch_allocation_request>::with<batch_allocation_response>,
+  // Puts tags to sleep: backs up what the policy keeps, releases physical memory.
+  caf::replies_to<sleep_atom, sleep_policy>::with<transition_report>,
+  // Wakes these tags in order (empty: every sleeping tag, weights first); all or nothing.
+  caf::replies_to<wake_atom, std::vector<std::string>>::with<transition_report>,
+  // Returns wholly free cached segments to the device.
+  caf::replies_to<trim_atom>::with<trim_report>,
+  // Trims, and releases free tails of live segments; moves nothing.
+  caf::replies_to<defragment_atom>::with<defragment_report>,
+  // The engine's statistics.
+  caf::replies_to<stats_atom>::with<statistics>,
+  // The engine's memory snapshot (JSON).
+  caf::replies_to<snapshot_atom>::with<memory_snapshot>,
+  // The device: name, backend, capacity, free bytes, state.
+  caf::replies_to<info_atom>::with<device_info>,
+  // The allocator's state of the moment.
+  caf::replies_to<status_atom>::with<device_status>>
+  // Reacts to pressure (trims on warning, offloads on critical) as a subscriber.
+  ::extend_with<pressure_subscriber_actor>;
+
+/// Routes requests over the devices it was given.
+using balancer_actor = caf::typed_actor<
+  // Allocates on the hinted device, or on the one the routing policy picks.
+  caf::replies_to<allocate_atom, allocation_request>::with<region_handle>,
+  // Frees the region on handle.device.
+  caf::replies_to<deallocate_atom, region_handle>::with<ok_atom>,
+  // Marks the region used now, on handle.device.
+  caf::replies_to<touch_atom, region_handle>::with<ok_atom>,
+  // Allocates every request (each routed) or none: frees the rest and answers the cause.
+  caf::replies_to<batch_allocate_atom, batch_allocation_request>::with<batch_allocation_response>,
+  // Sleeps every device with this policy; one report per device, in device order.
+  caf::replies_to<sleep_all_atom, sleep_policy>::with<std::vector<transition_report>>,
+  // Wakes these tags (empty: all) on every device; one report per device.
+  caf::replies_to<wake_all_atom, std::vector<std::string>>::with<std::vector<transition_report>>,
+  // Every device's statistics and their sum.
+  caf::replies_to<stats_atom>::with<cluster_statistics>,
+  // Starts routing to this allocator; answers what it reports of itself.
+  caf::replies_to<add_device_atom, device_allocator_actor>::with<device_info>,
+  // Stops routing to this device number (its live regions stay where they are).
+  caf::replies_to<remove_device_atom, std::int32_t>::with<ok_atom>,
+  // Every device it routes to, in device order.
+  caf::replies_to<info_atom>::with<std::vector<device_info>>,
+  // The balancer's state and every device's.
+  caf::replies_to<status_atom>::with<balancer_status>>;
+
+/// Watches the devices' free memory and tells subscribers when a level changes.
+using pressure_monitor_actor = caf::typed_actor<
+  // Adds a subscriber (monitored: it leaves when it dies); subscribing twice is a no-op.
+  caf::replies_to<subscribe_atom, pressure_subscriber_actor>::with<ok_atom>,
+  // Removes a subscriber; unknown ones are a no-op.
+  caf::replies_to<unsubscribe_atom, pressure_subscriber_actor>::with<ok_atom>,
+  // The latest reading of every device (level == previous unless it just changed).
+  caf::replies_to<pressure_atom>::with<std::vector<pressure_event>>,
+  // The monitor's state.
+  caf::replies_to<status_atom>::with<pressure_monitor_status>>;
+
+} // namespace gpumem::messages

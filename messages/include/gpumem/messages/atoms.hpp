@@ -1,0 +1,47 @@
+#pragma once
+// The protocol's atoms: the first element of every request, naming the operation.
+// caf::atom_constant texts hold at most 10 characters; equal texts are the same type,
+// so subscribe_atom and unsubscribe_atom coincide with CAF's own (harmless).
+
+#include <caf/atom.hpp>
+#include <caf/type_id.hpp>
+
+namespace gpumem::messages {
+
+// -- allocation ------------------------------------------------------------------
+using allocate_atom = caf::atom_constant<caf::atom("allocate")>;         // one region
+using deallocate_atom = caf::atom_constant<caf::atom("deallocate")>;     // by id or handle
+using deallocate_at_atom = caf::atom_constant<caf::atom("dealloc_at")>;  // by address
+using batch_allocate_atom = caf::atom_constant<caf::atom("batchalloc")>; // all or nothing
+using touch_atom = caf::atom_constant<caf::atom("touch")>;               // renew LRU order
+
+// -- sleep and wake --------------------------------------------------------------
+using sleep_atom = caf::atom_constant<caf::atom("sleep")>;          // one device
+using wake_atom = caf::atom_constant<caf::atom("wake")>;            // one device
+using sleep_all_atom = caf::atom_constant<caf::atom("sleep_all")>;  // every device
+using wake_all_atom = caf::atom_constant<caf::atom("wake_all")>;    // every device
+
+// -- maintenance -----------------------------------------------------------------
+using trim_atom = caf::atom_constant<caf::atom("trim")>;
+using defragment_atom = caf::atom_constant<caf::atom("defragment")>;
+
+// -- observation -----------------------------------------------------------------
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using info_atom = caf::atom_constant<caf::atom("info")>;
+
+// -- memory pressure -------------------------------------------------------------
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using unsubscribe_atom = caf::atom_constant<caf::atom("unsubscrib")>;
+using pressure_atom = caf::atom_constant<caf::atom("pressure")>;
+
+// -- topology --------------------------------------------------------------------
+using add_device_atom = caf::atom_constant<caf::atom("add_device")>;
+using remove_device_atom = caf::atom_constant<caf::atom("rm_device")>;
+
+// -- replies ---------------------------------------------------------------------
+/// The reply of operations that return nothing but success (failures are errors).
+using ok_atom = caf::ok_atom;
+
+} // namespace gpumem::messages
