@@ -89,6 +89,22 @@ std::uint32_t block_index::find(std::size_t size, std::size_t alignment, fit_mod
   return first_fitting_class_head(units + worst_padding / block_unit);
 }
 
+std::uint32_t block_index::split(std::uint32_t b, std::size_t head_size) {
+  auto second = new_block();
+  auto& first = blocks_[b];
+  auto& rest = blocks_[second];
+  rest.address = first.address + head_size;
+  rest.size = first.size - head_size;
+  rest.segment = first.segment;
+  rest.prev_in_segment = b;
+  rest.next_in_segment = first.next_in_segment;
+  if (first.next_in_segment != no_block)
+    blocks_[first.next_in_segment].prev_in_segment = second;
+  first.next_in_segment = second;
+  first.size = head_size;
+  return second;
+}
+
 std::uint32_t block_index::allocate_from(std::uint32_t b, std::size_t size,
                                          std::size_t alignment) {
   unlink_free(b);
@@ -96,36 +112,12 @@ std::uint32_t block_index::allocate_from(std::uint32_t b, std::size_t size,
   assert(blocks_[b].size >= size + padding);
   if (padding > 0) {
     // The gap in front keeps the block's slot and stays free; the rest is a new block.
-    auto rest = new_block();
-    auto& gap = blocks_[b];
-    auto& r = blocks_[rest];
-    r.address = gap.address + padding;
-    r.size = gap.size - padding;
-    r.segment = gap.segment;
-    r.prev_in_segment = b;
-    r.next_in_segment = gap.next_in_segment;
-    if (gap.next_in_segment != no_block)
-      blocks_[gap.next_in_segment].prev_in_segment = rest;
-    gap.next_in_segment = rest;
-    gap.size = padding;
+    auto rest = split(b, padding);
     link_free(b);
     b = rest;
   }
-  if (blocks_[b].size > size) {
-    auto tail = new_block();
-    auto& head = blocks_[b];
-    auto& t = blocks_[tail];
-    t.address = head.address + size;
-    t.size = head.size - size;
-    t.segment = head.segment;
-    t.prev_in_segment = b;
-    t.next_in_segment = head.next_in_segment;
-    if (head.next_in_segment != no_block)
-      blocks_[head.next_in_segment].prev_in_segment = tail;
-    head.next_in_segment = tail;
-    head.size = size;
-    link_free(tail);
-  }
+  if (blocks_[b].size > size)
+    link_free(split(b, size));
   blocks_[b].free = false;
   return b;
 }

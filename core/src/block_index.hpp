@@ -73,6 +73,9 @@ private:
   static constexpr int fl_count = 58;
 
   static void size_class(std::size_t units, int& fl, int& sl);
+  /// Cuts block `b` after `head_size` bytes; returns the new block holding the rest
+  /// (linked into the segment, not into a free list).
+  std::uint32_t split(std::uint32_t b, std::size_t head_size);
   std::uint32_t first_fitting_class_head(std::size_t units) const;
   void link_free(std::uint32_t b);
   void unlink_free(std::uint32_t b);

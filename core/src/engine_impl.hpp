@@ -158,6 +158,11 @@ struct engine::impl {
   std::vector<detail::chunk_ref> plan_chunks(std::size_t size) const;
 
   // --- engine_transitions.cpp ----------------------------------------------------------
+  /// The tags named, each known and asleep (or each awake), in order, once each.
+  engine_result<std::vector<std::uint32_t>> named_tags(const std::vector<std::string>& names,
+                                                       bool asleep, const char* verb) const;
+  detail::transition start_transition(transition_kind kind,
+                                      const std::vector<std::uint32_t>& which) const;
   engine_result<void> begin_sleep(const sleep_policy& policy);
   engine_result<void> begin_wake(const std::vector<std::string>& names);
   std::optional<engine_result<transition_report>> advance(bool block);

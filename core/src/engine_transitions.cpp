@@ -22,6 +22,36 @@ bool contains(const std::vector<std::uint32_t>& list, std::uint32_t value) {
 
 } // namespace
 
+engine_result<std::vector<std::uint32_t>> engine::impl::named_tags(
+  const std::vector<std::string>& names, bool asleep, const char* verb) const {
+  std::vector<std::uint32_t> found;
+  for (const auto& name : names) {
+    auto t = find_tag(name);
+    if (!t)
+      return engine_error{engine_errc::invalid_tag, std::string(verb) + ": no tag '" + name + "'"};
+    if (tags[*t].asleep != asleep)
+      return engine_error{engine_errc::invalid_transition,
+                          std::string(verb) + ": tag '" + name + "' is "
+                            + (asleep ? "not asleep" : "already asleep")};
+    if (!contains(found, *t))
+      found.push_back(*t);
+  }
+  return found;
+}
+
+transition engine::impl::start_transition(transition_kind kind,
+                                          const std::vector<std::uint32_t>& which) const {
+  transition tr;
+  tr.kind = kind;
+  tr.tags = which;
+  tr.previous = current_state();
+  tr.started = clock_type::now();
+  tr.report.kind = kind;
+  for (auto t : which)
+    tr.report.tags.push_back(tags[t].name);
+  return tr;
+}
+
 engine_result<void> engine::impl::begin_sleep(const sleep_policy& policy) {
   if (active)
     return engine_error{engine_errc::transition_in_progress,
@@ -32,29 +62,16 @@ engine_result<void> engine::impl::begin_sleep(const sleep_policy& policy) {
       if (!tags[t].asleep)
         sleeping.push_back(t);
   } else {
-    for (const auto& name : policy.tags) {
-      auto t = find_tag(name);
-      if (!t)
-        return engine_error{engine_errc::invalid_tag, "sleep: no tag '" + name + "'"};
-      if (tags[*t].asleep)
-        return engine_error{engine_errc::invalid_transition,
-                            "sleep: tag '" + name + "' is already asleep"};
-      if (!contains(sleeping, *t))
-        sleeping.push_back(*t);
-    }
+    auto named = named_tags(policy.tags, false, "sleep");
+    if (!named)
+      return named.error();
+    sleeping = std::move(named).value();
   }
   if (sleeping.empty())
     return engine_error{engine_errc::invalid_transition, "sleep: no awake tag to put to sleep"};
   std::set<std::string, std::less<>> keep(policy.backup_tags.begin(), policy.backup_tags.end());
 
-  transition tr;
-  tr.kind = transition_kind::sleep;
-  tr.tags = sleeping;
-  tr.previous = current_state();
-  tr.started = clock_type::now();
-  tr.report.kind = transition_kind::sleep;
-  for (auto t : sleeping)
-    tr.report.tags.push_back(tags[t].name);
+  auto tr = start_transition(transition_kind::sleep, sleeping);
 
   std::optional<cuda::device_error> failure;
   regions.for_each([&](std::uint32_t slot, region_record& r) {
@@ -102,16 +119,10 @@ engine_result<void> engine::impl::begin_wake(const std::vector<std::string>& nam
               [&](auto a, auto b) { return tags[a].name < tags[b].name; });
     waking.insert(waking.end(), others.begin(), others.end());
   } else {
-    for (const auto& name : names) {
-      auto t = find_tag(name);
-      if (!t)
-        return engine_error{engine_errc::invalid_tag, "wake: no tag '" + name + "'"};
-      if (!tags[*t].asleep)
-        return engine_error{engine_errc::invalid_transition,
-                            "wake: tag '" + name + "' is not asleep"};
-      if (!contains(waking, *t))
-        waking.push_back(*t);
-    }
+    auto named = named_tags(names, true, "wake");
+    if (!named)
+      return named.error();
+    waking = std::move(named).value();
   }
   if (waking.empty())
     return engine_error{engine_errc::invalid_transition, "wake: no tag is asleep"};
@@ -139,14 +150,7 @@ engine_result<void> engine::impl::begin_wake(const std::vector<std::string>& nam
                           + " free of " + format_bytes(device->total) + " (and "
                           + format_bytes(cached_bytes) + " cached)"};
 
-  transition tr;
-  tr.kind = transition_kind::wake;
-  tr.tags = waking;
-  tr.previous = current_state();
-  tr.started = clock_type::now();
-  tr.report.kind = transition_kind::wake;
-  for (auto t : waking)
-    tr.report.tags.push_back(tags[t].name);
+  auto tr = start_transition(transition_kind::wake, waking);
   for (auto s : to_map) {
     if (auto mapped = map_segment(s); !mapped) {
       for (auto done : tr.mapped_segments)
