@@ -1,0 +1,510 @@
+// The device allocator actor under CAF's deterministic test coordinator: nothing runs
+// unless the test says so, so a transition is caught in the middle and the order of
+// replies is exact. A host backend with one emulated device backs the engine.
+
+#include <catch2/catch.hpp>
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gpumem/actors/device_allocator.hpp"
+#include "gpumem/core/engine.hpp"
+#include "gpumem/cuda/byte_units.hpp"
+#include "gpumem/cuda/host_backend.hpp"
+#include "gpumem/messages/all.hpp"
+
+namespace {
+
+using namespace gpumem;
+using namespace gpumem::messages;
+using actors::asleep_behaviour;
+using std::chrono::steady_clock;
+
+constexpr std::size_t capacity = 256 * MiB;
+constexpr std::size_t granularity = 2 * MiB;
+
+cuda::host_backend_config one_device() {
+  cuda::host_backend_config config;
+  config.devices = {cuda::host_device_config{capacity, granularity, granularity}};
+  return config;
+}
+
+/// A reply as the test reads it: the value, an error, or nothing (yet).
+template <class T>
+struct reply {
+  std::optional<T> value;
+  std::optional<caf::error> error;
+  bool answered() const { return value || error; }
+  std::optional<gpumem_errc> code() const {
+    return error ? gpumem_code(*error) : std::nullopt;
+  }
+};
+
+struct fixture {
+  // The backend outlives the actor system (and with it the engine).
+  cuda::host_backend backend;
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  caf::scheduler::test_coordinator& sched;
+  caf::scoped_actor self;
+  device_allocator_actor aut;
+
+  static caf::actor_system_config& init(caf::actor_system_config& c) {
+    register_protocol(c);
+    c.set("scheduler.policy", caf::atom("testing"));
+    c.set("logger.inline-output", true);
+    return c;
+  }
+
+  explicit fixture(asleep_behaviour mode = asleep_behaviour::queue)
+    : backend(one_device()),
+      sys(init(cfg)),
+      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
+      self(sys, true) {
+    auto made = core::engine::create(backend, core::engine_config{});
+    REQUIRE(made.ok());
+    actors::device_allocator_options options;
+    options.while_asleep = mode;
+    options.backend = &backend;
+    aut = sys.spawn(actors::device_allocator, std::move(made).value(), std::int32_t{0},
+                    options);
+    sched.run();
+  }
+
+  ~fixture() {
+    self->send_exit(aut, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  /// Sends a request; the actor does not run until run()/drive().
+  template <class... Ts>
+  void send(Ts&&... xs) {
+    self->send(aut, std::forward<Ts>(xs)...);
+  }
+
+  /// The next reply in self's mailbox, if there is one.
+  template <class T>
+  reply<T> next() {
+    reply<T> r;
+    self->receive([&](T& x) { r.value = std::move(x); },
+                  [&](caf::error& e) { r.error = std::move(e); },
+                  caf::after(std::chrono::seconds(0)) >> [] {});
+    return r;
+  }
+
+  /// Runs the actor and fires its poll timers until nothing is left to do.
+  void drive() {
+    auto deadline = steady_clock::now() + std::chrono::seconds(5);
+    while (steady_clock::now() < deadline) {
+      sched.run();
+      if (sched.trigger_timeouts() == 0 && !sched.has_job())
+        return;
+    }
+    FAIL("the actor did not settle within 5 s");
+  }
+
+  /// Sends a request, drives the actor to the end, and returns the reply.
+  template <class T, class... Ts>
+  reply<T> ask(Ts&&... xs) {
+    send(std::forward<Ts>(xs)...);
+    drive();
+    auto r = next<T>();
+    REQUIRE(r.answered());
+    return r;
+  }
+
+  template <class T, class... Ts>
+  T must(Ts&&... xs) {
+    auto r = ask<T>(std::forward<Ts>(xs)...);
+    INFO((r.error ? sys.render(*r.error) : std::string{"ok"}));
+    REQUIRE(r.value);
+    return std::move(*r.value);
+  }
+
+  region_handle allocate(std::uint64_t size, std::string tag = "default",
+                         strategy how = strategy::pooled) {
+    allocation_request request;
+    request.size = size;
+    request.tag = std::move(tag);
+    request.how = how;
+    return must<region_handle>(allocate_atom::value, request);
+  }
+
+  statistics stats() { return must<statistics>(stats_atom::value); }
+  device_status status() { return must<device_status>(status_atom::value); }
+};
+
+allocation_request request_of(std::uint64_t size, std::string tag = "default",
+                              strategy how = strategy::pooled) {
+  allocation_request request;
+  request.size = size;
+  request.tag = std::move(tag);
+  request.how = how;
+  return request;
+}
+
+void fill(const region_handle& r, unsigned char seed) {
+  auto* p = reinterpret_cast<unsigned char*>(static_cast<std::uintptr_t>(r.address));
+  for (std::uint64_t i = 0; i < r.requested; ++i)
+    p[i] = static_cast<unsigned char>(seed + i * 7);
+}
+
+bool intact(const region_handle& r, unsigned char seed) {
+  auto* p = reinterpret_cast<const unsigned char*>(static_cast<std::uintptr_t>(r.address));
+  for (std::uint64_t i = 0; i < r.requested; ++i)
+    if (p[i] != static_cast<unsigned char>(seed + i * 7))
+      return false;
+  return true;
+}
+
+} // namespace
+
+TEST_CASE("allocate, touch and deallocate answer handles and ok", "[actors][allocator]") {
+  fixture fx;
+  auto a = fx.allocate(3 * MiB, "weights");
+  CHECK(a.device == 0);
+  CHECK(a.tag == "weights");
+  CHECK(a.requested == 3 * MiB);
+  CHECK(a.size >= a.requested);
+  CHECK(a.address != 0);
+  auto b = fx.allocate(4096, "kv_cache", strategy::first_fit);
+  auto c = fx.allocate(5 * MiB, "activations", strategy::dedicated);
+  CHECK(c.size % granularity == 0);
+  CHECK(fx.must<ok_atom>(touch_atom::value, a.region) == ok_atom::value);
+  CHECK(fx.status().live_regions == 3);
+  CHECK(fx.must<ok_atom>(deallocate_atom::value, b.region) == ok_atom::value);
+  CHECK(fx.must<ok_atom>(deallocate_at_atom::value, c.address) == ok_atom::value);
+  auto s = fx.stats();
+  CHECK(s.device == 0);
+  CHECK(s.total.allocations == 3);
+  CHECK(s.total.frees == 2);
+  CHECK(s.total.requested.current == static_cast<std::int64_t>(3 * MiB));
+  auto info = fx.must<device_info>(info_atom::value);
+  CHECK(info.backend == "host");
+  CHECK(info.total_bytes == capacity);
+  CHECK(info.granularity == granularity);
+  CHECK(info.free_bytes < capacity);
+  CHECK(info.state == device_state::awake);
+  auto snap = fx.must<memory_snapshot>(snapshot_atom::value);
+  auto parsed = core::memory_snapshot::from_json(snap.json);
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->regions.size() == 1);
+  CHECK(parsed->regions[0].id == a.region);
+}
+
+TEST_CASE("a batch allocates everything or nothing", "[actors][allocator][batch]") {
+  fixture fx;
+  auto before = fx.stats();
+  batch_allocation_request good;
+  good.requests = {request_of(1 * MiB, "weights"), request_of(4096, "kv_cache"),
+                   request_of(6 * MiB, "activations", strategy::dedicated)};
+  auto done = fx.must<batch_allocation_response>(batch_allocate_atom::value, good);
+  REQUIRE(done.regions.size() == 3);
+  CHECK(done.regions[0].tag == "weights");
+  CHECK(done.regions[1].requested == 4096);
+  CHECK(done.regions[2].tag == "activations");
+
+  auto middle = fx.stats();
+  batch_allocation_request bad;
+  bad.requests = {request_of(2 * MiB, "weights"), request_of(1 * MiB, "kv_cache"),
+                  request_of(std::uint64_t{1} << 40, "activations")};
+  auto r = fx.ask<batch_allocation_response>(batch_allocate_atom::value, bad);
+  REQUIRE(r.error);
+  CHECK(r.code() == gpumem_errc::too_large);
+  CHECK(error_message(*r.error).find("undone") != std::string::npos);
+  auto after = fx.stats();
+  CHECK(after.total.allocated.current == middle.total.allocated.current);
+  CHECK(after.total.allocations == middle.total.allocations + 2);
+  CHECK(after.total.frees == middle.total.frees + 2);
+  CHECK(fx.status().live_regions == 3);
+  CHECK(before.total.allocations == 0);
+
+  // An empty batch is an empty answer.
+  CHECK(fx.must<batch_allocation_response>(batch_allocate_atom::value,
+                                           batch_allocation_request{})
+          .regions.empty());
+}
+
+TEST_CASE("bad input is answered with the matching gpumem error", "[actors][allocator][errors]") {
+  fixture fx;
+  auto code_of = [&](auto&&... xs) {
+    auto r = fx.ask<region_handle>(xs...);
+    INFO((r.error ? fx.sys.render(*r.error) : std::string{"a value"}));
+    REQUIRE(r.error);
+    return r.code();
+  };
+  CHECK(code_of(allocate_atom::value, request_of(0)) == gpumem_errc::zero_size);
+  CHECK(code_of(allocate_atom::value, request_of(std::uint64_t{1} << 40)) ==
+        gpumem_errc::too_large);
+  CHECK(code_of(allocate_atom::value, request_of(4096, "")) == gpumem_errc::invalid_tag);
+  CHECK(code_of(allocate_atom::value, request_of(4096, "x", static_cast<strategy>(9))) ==
+        gpumem_errc::unknown_strategy);
+  auto bad_alignment = request_of(4096);
+  bad_alignment.alignment = 3;
+  CHECK(code_of(allocate_atom::value, bad_alignment) == gpumem_errc::invalid_alignment);
+
+  auto ok_code = [&](auto&&... xs) {
+    auto r = fx.ask<ok_atom>(xs...);
+    REQUIRE(r.error);
+    return r.code();
+  };
+  CHECK(ok_code(deallocate_atom::value, std::uint64_t{12345}) == gpumem_errc::unknown_region);
+  CHECK(ok_code(touch_atom::value, std::uint64_t{12345}) == gpumem_errc::unknown_region);
+  CHECK(ok_code(deallocate_at_atom::value, std::uint64_t{0x1000}) ==
+        gpumem_errc::unknown_region);
+  auto a = fx.allocate(4096);
+  CHECK(fx.must<ok_atom>(deallocate_atom::value, a.region) == ok_atom::value);
+  CHECK(ok_code(deallocate_atom::value, a.region) == gpumem_errc::double_free);
+
+  auto sleep = fx.ask<transition_report>(sleep_atom::value, sleep_policy::at_level(7));
+  REQUIRE(sleep.error);
+  CHECK(sleep.code() == gpumem_errc::invalid_config);
+  auto wake = fx.ask<transition_report>(wake_atom::value, std::vector<std::string>{});
+  REQUIRE(wake.error);
+  CHECK(wake.code() == gpumem_errc::invalid_transition);
+  // Still awake and serving.
+  CHECK(fx.status().state == device_state::awake);
+  fx.allocate(4096);
+}
+
+TEST_CASE("sleep then wake keeps the bytes at the same address", "[actors][allocator][sleep]") {
+  fixture fx;
+  auto w = fx.allocate(3 * MiB + 12345, "weights");
+  auto kv = fx.allocate(2 * MiB, "kv_cache");
+  fill(w, 11);
+  auto slept = fx.must<transition_report>(sleep_atom::value, sleep_policy::at_level(1));
+  CHECK(slept.kind == transition_kind::sleep);
+  CHECK(slept.device == 0);
+  CHECK(slept.bytes_backed_up >= w.requested);
+  auto st = fx.status();
+  CHECK(st.state == device_state::asleep);
+  CHECK(st.asleep_tags.size() == 2);
+  CHECK(fx.must<device_info>(info_atom::value).state == device_state::asleep);
+
+  auto woke = fx.must<transition_report>(wake_atom::value, std::vector<std::string>{});
+  CHECK(woke.kind == transition_kind::wake);
+  CHECK(woke.bytes_restored >= w.requested);
+  CHECK(fx.status().state == device_state::awake);
+  CHECK(intact(w, 11));
+  auto snap = core::memory_snapshot::from_json(
+    fx.must<memory_snapshot>(snapshot_atom::value).json);
+  REQUIRE(snap.ok());
+  bool found = false;
+  for (const auto& r : snap->regions)
+    if (r.id == w.region) {
+      found = true;
+      CHECK(r.address == w.address);
+    }
+  CHECK(found);
+  CHECK(fx.must<ok_atom>(deallocate_atom::value, kv.region) == ok_atom::value);
+  CHECK(fx.stats().sleeps == 1);
+}
+
+TEST_CASE("queue mode: requests during a transition are answered in order after it",
+          "[actors][allocator][transition]") {
+  fixture fx;
+  auto w = fx.allocate(4 * MiB, "weights");
+  fill(w, 3);
+  auto act = fx.allocate(1 * MiB, "activations");
+
+  // The sleep starts; its first poll waits on the test clock.
+  fx.send(sleep_atom::value, sleep_policy::at_level(1, {"weights"}));
+  fx.sched.run();
+  fx.send(allocate_atom::value, request_of(2 * MiB, "activations"));
+  fx.send(deallocate_atom::value, act.region);
+  fx.send(wake_atom::value, std::vector<std::string>{"weights"});
+  fx.send(allocate_atom::value, request_of(4096, "weights"));
+  fx.send(stats_atom::value);
+  fx.send(status_atom::value);
+  fx.send(snapshot_atom::value);
+  fx.send(info_atom::value);
+  fx.sched.run();
+  // Only the observers answered, during the transition.
+  auto stats = fx.next<statistics>();
+  REQUIRE(stats.value);
+  CHECK(stats.value->total.allocations == 2);
+  auto status = fx.next<device_status>();
+  REQUIRE(status.value);
+  CHECK(status.value->state == device_state::falling_asleep);
+  CHECK(status.value->pending_requests == 4);
+  CHECK(fx.next<memory_snapshot>().value);
+  auto info = fx.next<device_info>();
+  REQUIRE(info.value);
+  CHECK(info.value->state == device_state::falling_asleep);
+  CHECK_FALSE(fx.next<transition_report>().answered());
+
+  fx.drive();
+  // The sleep's report, then the queued requests in their order; the wake ran in
+  // between, and the weights allocation waited for it.
+  auto slept = fx.next<transition_report>();
+  REQUIRE(slept.value);
+  CHECK(slept.value->kind == transition_kind::sleep);
+  auto a2 = fx.next<region_handle>();
+  REQUIRE(a2.value);
+  CHECK(a2.value->tag == "activations");
+  CHECK(fx.next<ok_atom>().value);
+  auto woke = fx.next<transition_report>();
+  REQUIRE(woke.value);
+  CHECK(woke.value->kind == transition_kind::wake);
+  auto w2 = fx.next<region_handle>();
+  REQUIRE(w2.value);
+  CHECK(w2.value->tag == "weights");
+  CHECK_FALSE(fx.next<region_handle>().answered());
+  CHECK(intact(w, 3));
+  auto st = fx.status();
+  CHECK(st.state == device_state::awake);
+  CHECK(st.pending_requests == 0);
+  CHECK(st.live_regions == 3);
+}
+
+TEST_CASE("fail mode: requests during a transition fail at once",
+          "[actors][allocator][transition]") {
+  fixture fx{asleep_behaviour::fail};
+  auto w = fx.allocate(4 * MiB, "weights");
+  fx.send(sleep_atom::value, sleep_policy::at_level(1));
+  fx.sched.run();
+  fx.send(allocate_atom::value, request_of(4096, "activations"));
+  fx.send(touch_atom::value, w.region);
+  fx.send(wake_atom::value, std::vector<std::string>{});
+  fx.send(stats_atom::value);
+  fx.sched.run();
+  auto a = fx.next<region_handle>();
+  REQUIRE(a.error);
+  CHECK(a.code() == gpumem_errc::transition_in_progress);
+  auto t = fx.next<ok_atom>();
+  REQUIRE(t.error);
+  CHECK(t.code() == gpumem_errc::transition_in_progress);
+  auto wk = fx.next<transition_report>();
+  REQUIRE(wk.error);
+  CHECK(wk.code() == gpumem_errc::transition_in_progress);
+  CHECK(fx.next<statistics>().value);
+
+  fx.drive();
+  auto slept = fx.next<transition_report>();
+  REQUIRE(slept.value);
+  // Asleep: the sleeping tag fails at once, another tag is served.
+  auto r = fx.ask<region_handle>(allocate_atom::value, request_of(4096, "weights"));
+  REQUIRE(r.error);
+  CHECK(r.code() == gpumem_errc::tag_asleep);
+  auto other = fx.allocate(4096, "fresh_tag");
+  CHECK(other.tag == "fresh_tag");
+  CHECK(fx.status().pending_requests == 0);
+}
+
+TEST_CASE("queue mode: a request for a sleeping tag waits for the wake",
+          "[actors][allocator][sleep]") {
+  fixture fx;
+  auto w = fx.allocate(2 * MiB, "weights");
+  fx.allocate(2 * MiB, "kv_cache");
+  fx.must<transition_report>(sleep_atom::value, sleep_policy::at_level(1, {"kv_cache"}));
+  fx.send(allocate_atom::value, request_of(1 * MiB, "kv_cache"));
+  fx.drive();
+  CHECK_FALSE(fx.next<region_handle>().answered());
+  CHECK(fx.status().pending_requests == 1);
+  // Awake tags are served meanwhile.
+  fx.allocate(4096, "weights");
+  CHECK(fx.must<ok_atom>(touch_atom::value, w.region) == ok_atom::value);
+  // A batch touching the sleeping tag waits too.
+  batch_allocation_request batch;
+  batch.requests = {request_of(4096, "weights"), request_of(4096, "kv_cache")};
+  fx.send(batch_allocate_atom::value, batch);
+  fx.drive();
+  CHECK(fx.status().pending_requests == 2);
+
+  auto woke = fx.must<transition_report>(wake_atom::value, std::vector<std::string>{});
+  CHECK(woke.kind == transition_kind::wake);
+  auto a = fx.next<region_handle>();
+  REQUIRE(a.value);
+  CHECK(a.value->tag == "kv_cache");
+  auto b = fx.next<batch_allocation_response>();
+  REQUIRE(b.value);
+  CHECK(b.value->regions.size() == 2);
+  CHECK(fx.status().pending_requests == 0);
+}
+
+TEST_CASE("a fault during wake is answered; the device stays asleep and wakes later",
+          "[actors][allocator][faults]") {
+  // A map fault fails when the wake begins; a copy fault while advance() runs it.
+  auto point = GENERATE(cuda::fault_point::map, cuda::fault_point::copy);
+  INFO((point == cuda::fault_point::map ? "map fault" : "copy fault"));
+  fixture fx;
+  auto w = fx.allocate(6 * MiB, "weights");
+  fill(w, 77);
+  fx.must<transition_report>(sleep_atom::value, sleep_policy::at_level(1));
+  fx.backend.inject_fault(point, 1, cuda::error_code::out_of_memory);
+  auto failed = fx.ask<transition_report>(wake_atom::value, std::vector<std::string>{});
+  fx.backend.clear_faults();
+  REQUIRE(failed.error);
+  INFO(fx.sys.render(*failed.error));
+  CHECK(failed.code() == gpumem_errc::device_failure);
+  auto st = fx.status();
+  CHECK(st.state == device_state::asleep);
+  CHECK(st.asleep_tags == std::vector<std::string>{"weights"});
+  CHECK(fx.stats().failed_transitions == 1);
+
+  auto woke = fx.must<transition_report>(wake_atom::value, std::vector<std::string>{});
+  CHECK(woke.bytes_restored >= w.requested);
+  CHECK(fx.status().state == device_state::awake);
+  CHECK(intact(w, 77));
+}
+
+TEST_CASE("a pressure warning trims the cache; critical defragments",
+          "[actors][allocator][pressure]") {
+  fixture fx;
+  auto a = fx.allocate(8 * MiB, "activations");
+  fx.allocate(1 * MiB, "weights");
+  fx.must<ok_atom>(deallocate_atom::value, a.region);
+  REQUIRE(fx.stats().total.cached.current > 0);
+
+  pressure_event event;
+  event.device = 0;
+  event.total_bytes = capacity;
+  event.level = pressure_level::warning;
+  fx.send(event);
+  fx.drive();
+  auto s = fx.stats();
+  CHECK(s.total.cached.current == 0);
+  CHECK(s.trims == 1);
+  CHECK(fx.status().pressure == pressure_level::warning);
+
+  event.previous = pressure_level::warning;
+  event.level = pressure_level::critical;
+  fx.send(event);
+  fx.drive();
+  CHECK(fx.stats().defragmentations == 1);
+  CHECK(fx.status().pressure == pressure_level::critical);
+}
+
+TEST_CASE("trim and defragment answer reports", "[actors][allocator]") {
+  fixture fx;
+  auto a = fx.allocate(8 * MiB, "activations");
+  fx.must<ok_atom>(deallocate_atom::value, a.region);
+  auto t = fx.must<trim_report>(trim_atom::value);
+  CHECK(t.bytes_released > 0);
+  auto d = fx.must<defragment_report>(defragment_atom::value);
+  CHECK(d.device == 0);
+}
+
+TEST_CASE("requests still waiting when the allocator exits are answered with an error",
+          "[actors][allocator][transition]") {
+  fixture fx;
+  fx.allocate(4 * MiB, "weights");
+  fx.send(sleep_atom::value, sleep_policy::at_level(1));
+  fx.sched.run();
+  fx.send(allocate_atom::value, request_of(4096, "activations"));
+  fx.sched.run();
+  fx.self->send_exit(fx.aut, caf::exit_reason::user_shutdown);
+  fx.sched.run();
+  auto sleep = fx.next<transition_report>();
+  REQUIRE(sleep.error);
+  auto alloc = fx.next<region_handle>();
+  REQUIRE(alloc.error);
+}
