@@ -151,13 +151,18 @@ std::string mismatch(const char* what) {
 
 // -- stubs of the three interfaces, answering the samples to the samples ---------
 
+/// CAF 0.17 spawns a function-based actor without arguments through a null argument
+/// tuple (UndefinedBehaviorSanitizer: reference binding to null pointer, in CAF's own
+/// headers). Every stand-in here takes this empty tag so that spawn always has one.
+struct spawn_tag {};
+
 struct allocator_state {
   pressure_level pressure = pressure_level::normal;
   static inline const char* name = "allocator_stub";
 };
 
 device_allocator_actor::behavior_type
-allocator_stub(device_allocator_actor::stateful_pointer<allocator_state> self) {
+allocator_stub(device_allocator_actor::stateful_pointer<allocator_state> self, spawn_tag) {
   return {
     [=](allocate_atom, const allocation_request& r) -> caf::result<region_handle> {
       if (r.size >= huge_size)
@@ -214,7 +219,7 @@ allocator_stub(device_allocator_actor::stateful_pointer<allocator_state> self) {
   };
 }
 
-balancer_actor::behavior_type balancer_stub(balancer_actor::pointer self) {
+balancer_actor::behavior_type balancer_stub(balancer_actor::pointer self, spawn_tag) {
   return {
     [=](allocate_atom, const allocation_request& r) -> caf::result<region_handle> {
       if (!(r == sample_request()))
@@ -271,7 +276,7 @@ struct monitor_state {
 };
 
 pressure_monitor_actor::behavior_type
-monitor_stub(pressure_monitor_actor::stateful_pointer<monitor_state> self) {
+monitor_stub(pressure_monitor_actor::stateful_pointer<monitor_state> self, spawn_tag) {
   return {
     [=](subscribe_atom, pressure_subscriber_actor s) {
       self->state.subscribers.push_back(s);
@@ -293,7 +298,7 @@ monitor_stub(pressure_monitor_actor::stateful_pointer<monitor_state> self) {
 }
 
 /// Answers every message with the message itself.
-caf::behavior echo(caf::event_based_actor* self) {
+caf::behavior echo(caf::event_based_actor* self, spawn_tag) {
   self->set_default_handler(caf::reflect);
   // A behavior must not be empty (an actor with none terminates at once).
   return {[](caf::ok_atom) { return caf::ok_atom::value; }};
@@ -456,10 +461,10 @@ TEST_CASE("every message crosses the wire between two actor systems", "[messages
   struct server_node {
     node_config cfg;
     caf::actor_system sys{cfg};
-    caf::actor echo_actor = sys.spawn(echo);
-    device_allocator_actor allocator = sys.spawn(allocator_stub);
-    balancer_actor balancer = sys.spawn(balancer_stub);
-    pressure_monitor_actor monitor = sys.spawn(monitor_stub);
+    caf::actor echo_actor = sys.spawn(echo, spawn_tag{});
+    device_allocator_actor allocator = sys.spawn(allocator_stub, spawn_tag{});
+    balancer_actor balancer = sys.spawn(balancer_stub, spawn_tag{});
+    pressure_monitor_actor monitor = sys.spawn(monitor_stub, spawn_tag{});
     ~server_node() {
       caf::anon_send_exit(echo_actor, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(allocator, caf::exit_reason::user_shutdown);

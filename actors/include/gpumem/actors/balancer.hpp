@@ -1,0 +1,92 @@
+#pragma once
+// The balancer: routes requests over the device allocators it was given
+// (messages::balancer_actor).
+//
+// Routing of an allocation:
+//   device_hint >= 0   that device, or unknown_device when it is not routed to;
+//   otherwise          the routing policy over the devices:
+//     least-loaded     the most free physical memory after pending work: the free bytes
+//                      the device last reported (info), minus the bytes of requests
+//                      routed to it and not yet answered;
+//     round-robin      the next device in device order;
+//     tag-affinity     the device the tag first went to (chosen least-loaded); a tag
+//                      whose device left is pinned again.
+//   A device whose last pressure level is critical is skipped while another device
+//   has room (estimated free bytes >= the request's size); when none has, every
+//   device is a candidate. No device at all: no_device_available.
+// Deallocate and touch go to handle.device (unknown_device when it is not routed to).
+// A batch routes each request on its own; if any fails, the others are freed before
+// the answer, which is the first failure's code with a message naming the request,
+// the device and the cause.
+// sleep_all / wake_all go to every device at once; if any fails, the devices that
+// succeeded are rolled back (woken again with the tags their report names / put to
+// sleep again with the policy of the last sleep_all, limited to the tags that woke)
+// and the answer is the FAILING DEVICE'S OWN CODE (not rolled_back), so a client can
+// tell device_failure from insufficient_memory; the message names the device, the
+// cause, and which devices were rolled back (or that a roll-back failed).
+// stats gathers every device's statistics and sums them (device -1); info and status
+// ask every device afresh.
+//
+// Pressure: the typed interface has no pressure handler, but the balancer's default
+// handler accepts pressure_event, so actor_cast<pressure_subscriber_actor>(balancer)
+// can subscribe to a pressure monitor. Levels also come from each device's status
+// (device_status::pressure) when a device is added, on status, and on refresh ticks.
+//
+// Every downstream request has a finite timeout (balancer_options::request_timeout);
+// a timeout is answered as gpumem_errc::timeout naming the device. Devices are
+// monitored: one that terminates is dropped.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "gpumem/actors/runtime_config.hpp"
+#include "gpumem/messages/actors.hpp"
+
+namespace gpumem::actors {
+
+struct balancer_options {
+  routing_policy routing = routing_policy::least_loaded;
+  /// Every request to a device allocator; never infinite.
+  std::chrono::milliseconds request_timeout{10000};
+  /// Between two refreshes of every device's info and status; zero: no periodic
+  /// refresh (info is still refreshed after each allocation, free, sleep and wake).
+  std::chrono::milliseconds refresh_interval{0};
+};
+
+struct balancer_state {
+  static inline const char* name = "gpumem.balancer";
+
+  struct device_entry {
+    messages::device_allocator_actor handle;
+    messages::device_info info;
+    /// Bytes of allocations routed here and not yet answered.
+    std::uint64_t pending_bytes = 0;
+  };
+
+  balancer_options options;
+  /// Every device routed to, by device number (device order).
+  std::map<std::int32_t, device_entry> devices;
+  /// The last pressure level heard of per device number (from events or statuses).
+  std::map<std::int32_t, messages::pressure_level> pressure;
+  /// tag-affinity: the device each tag went to first.
+  std::map<std::string, std::int32_t, std::less<>> affinity;
+  /// The policy of the last successful sleep_all per device (for wake roll-backs).
+  std::map<std::int32_t, messages::sleep_policy> last_sleep;
+  /// round-robin: the position in device order to try next.
+  std::size_t next_round_robin = 0;
+  std::uint64_t allocations_routed = 0;
+  std::uint64_t allocations_rejected = 0;  // no device, or the device refused
+};
+
+using balancer_pointer = messages::balancer_actor::stateful_pointer<balancer_state>;
+
+/// The actor's function: spawn with sys.spawn(balancer, options), then add_device.
+messages::balancer_actor::behavior_type balancer(balancer_pointer self,
+                                                 balancer_options options = {});
+
+} // namespace gpumem::actors
