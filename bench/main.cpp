@@ -129,6 +129,9 @@ public:
   void print_ratios(std::ostream& out) const {
     print_memcpy_ratios(out);
     print_time_ratio(out, "EngineAllocFree", "LinearBestFitAllocFree");
+    print_time_ratio(out, "ActorAllocFree", "EngineAllocFreeDirect");
+    // Per allocation (+ free): the batch's 64 against the direct engine's one.
+    print_time_ratio(out, "ActorBatchAlloc", "EngineAllocFreeDirect", 0);
   }
 
 private:
@@ -152,13 +155,15 @@ private:
   }
 
   /// Time per item of BM_<name> over that of BM_<baseline>, from items_per_second.
-  void print_time_ratio(std::ostream& out, const char* name, const char* baseline) const {
+  /// With `baseline_arg`, every argument of BM_<name> is compared with that one.
+  void print_time_ratio(std::ostream& out, const char* name, const char* baseline,
+                        std::optional<std::uint64_t> baseline_arg = std::nullopt) const {
     const auto ours = items_.find(std::string("BM_") + name);
     const auto theirs = items_.find(std::string("BM_") + baseline);
     if (ours == items_.end() || theirs == items_.end())
       return;
     for (const auto& [arg, rate] : ours->second) {
-      const auto base = theirs->second.find(arg);
+      const auto base = theirs->second.find(baseline_arg.value_or(arg));
       if (base == theirs->second.end() || rate <= 0 || base->second <= 0)
         continue;
       out << "ratio " << name << '/' << baseline << " time " << arg << ": " << std::fixed
@@ -178,7 +183,8 @@ private:
     const std::string& args = run.run_name.args;
     std::uint64_t arg = 0;
     const auto parsed = std::from_chars(args.data(), args.data() + args.size(), arg);
-    if (parsed.ec != std::errc{} || parsed.ptr != args.data() + args.size())
+    // A benchmark without an argument is recorded as argument 0.
+    if (!args.empty() && (parsed.ec != std::errc{} || parsed.ptr != args.data() + args.size()))
       return;
     if (const auto bytes = run.counters.find("bytes_per_second"); bytes != run.counters.end())
       rates_[run.run_name.function_name][arg] = bytes->second.value;

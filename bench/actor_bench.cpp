@@ -1,0 +1,283 @@
+// Actor benchmarks: what the actor path (client -> balancer -> device allocator ->
+// engine, and back) costs over calling the engine directly.
+//
+//   BM_ActorAllocFree        one allocate, then its deallocate, through the balancer;
+//                            items = allocate + free pairs.
+//   BM_EngineAllocFreeDirect the same sizes on a core::engine called directly (the
+//                            in-run baseline); items = pairs.
+//   BM_ActorBatchAlloc/64    one batch_allocate of 64 requests through the balancer,
+//                            then their 64 frees (sent at once); items = 64 per iteration.
+//
+// The actor benchmarks are timed by an event-based driver actor inside the actor
+// system: it runs the round trips back to back, measures them with steady_clock, and
+// answers the elapsed time, which becomes the iteration's manual time
+// (SetIterationTime). The blocking scoped_actor request that starts each iteration
+// (tens of microseconds in CAF 0.17) is therefore not counted.
+//
+// Everything runs on a host backend of its own: one emulated device of 256 MiB, the
+// runtime's default engine settings; the sizes are one fixed random sequence of
+// 256 B .. 16 KiB, tag "default", shared by all three.
+
+#include <benchmark/benchmark.h>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gpumem/actors/runtime.hpp"
+#include "gpumem/core/engine.hpp"
+#include "gpumem/cuda/byte_units.hpp"
+#include "gpumem/cuda/host_backend.hpp"
+#include "gpumem/messages/all.hpp"
+
+namespace {
+
+namespace gm = gpumem::messages;
+namespace core = gpumem::core;
+using gpumem::KiB;
+using gpumem::MiB;
+
+using run_atom = caf::atom_constant<caf::atom("run")>;
+using batch_atom = caf::atom_constant<caf::atom("batch")>;
+
+constexpr std::size_t device_capacity = 256 * MiB;
+constexpr std::uint64_t rounds_per_iteration = 256;  // BM_ActorAllocFree
+constexpr auto request_timeout = std::chrono::seconds(30);
+
+const std::vector<std::uint64_t>& bench_sizes() {
+  static const std::vector<std::uint64_t> sizes = [] {
+    std::vector<std::uint64_t> s(4096);
+    std::mt19937_64 random(20261126);
+    std::uniform_int_distribution<std::uint64_t> size(256, 16 * KiB);
+    for (auto& x : s)
+      x = size(random);
+    return s;
+  }();
+  return sizes;
+}
+
+// -- the driver actor ----------------------------------------------------------------
+
+struct driver_state {
+  gm::balancer_actor balancer;
+  std::size_t next_size = 0;
+  std::uint64_t rounds_left = 0;
+  std::uint64_t batch = 0;
+  std::uint64_t frees_left = 0;
+  std::chrono::steady_clock::time_point start;
+  caf::response_promise promise;
+
+  gm::allocation_request next_request() {
+    const auto& sizes = bench_sizes();
+    gm::allocation_request request;
+    request.size = sizes[next_size++ % sizes.size()];
+    return request;
+  }
+  void finish() {
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    promise.deliver(static_cast<std::int64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()));
+  }
+};
+
+using driver_ptr = std::shared_ptr<driver_state>;
+
+void alloc_free_round(caf::event_based_actor* self, driver_ptr st) {
+  if (st->rounds_left == 0) {
+    st->finish();
+    return;
+  }
+  --st->rounds_left;
+  self->request(st->balancer, caf::duration{request_timeout}, gm::allocate_atom::value,
+                st->next_request())
+    .then(
+      [self, st](gm::region_handle& handle) {
+        self->request(st->balancer, caf::duration{request_timeout},
+                      gm::deallocate_atom::value, handle)
+          .then([self, st](gm::ok_atom) { alloc_free_round(self, st); },
+                [st](caf::error& e) { st->promise.deliver(std::move(e)); });
+      },
+      [st](caf::error& e) { st->promise.deliver(std::move(e)); });
+}
+
+void batch_round(caf::event_based_actor* self, driver_ptr st) {
+  if (st->rounds_left == 0) {
+    st->finish();
+    return;
+  }
+  --st->rounds_left;
+  gm::batch_allocation_request batch;
+  for (std::uint64_t i = 0; i < st->batch; ++i)
+    batch.requests.push_back(st->next_request());
+  self->request(st->balancer, caf::duration{request_timeout}, gm::batch_allocate_atom::value,
+                std::move(batch))
+    .then(
+      [self, st](gm::batch_allocation_response& response) {
+        st->frees_left = response.regions.size();
+        if (st->frees_left == 0) {
+          batch_round(self, st);
+          return;
+        }
+        for (auto& handle : response.regions)
+          self->request(st->balancer, caf::duration{request_timeout},
+                        gm::deallocate_atom::value, handle)
+            .then(
+              [self, st](gm::ok_atom) {
+                if (--st->frees_left == 0)
+                  batch_round(self, st);
+              },
+              [st](caf::error& e) {
+                st->frees_left = ~std::uint64_t{0};  // never reaches zero again
+                st->promise.deliver(std::move(e));
+              });
+      },
+      [st](caf::error& e) { st->promise.deliver(std::move(e)); });
+}
+
+/// Answers (run, rounds) and (batch, rounds, size) with the nanoseconds they took.
+caf::behavior driver(caf::event_based_actor* self, gm::balancer_actor balancer) {
+  auto st = std::make_shared<driver_state>();
+  st->balancer = std::move(balancer);
+  return {
+    [self, st](run_atom, std::uint64_t rounds) {
+      st->promise = self->make_response_promise();
+      st->rounds_left = rounds;
+      st->start = std::chrono::steady_clock::now();
+      alloc_free_round(self, st);
+      return st->promise;
+    },
+    [self, st](batch_atom, std::uint64_t rounds, std::uint64_t size) {
+      st->promise = self->make_response_promise();
+      st->rounds_left = rounds;
+      st->batch = size;
+      st->start = std::chrono::steady_clock::now();
+      batch_round(self, st);
+      return st->promise;
+    },
+  };
+}
+
+/// An actor system with a runtime over one 256 MiB host device, and a driver.
+struct actor_setup {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<gpumem::actors::runtime> rt;
+  caf::actor drv;
+  std::string error;
+
+  actor_setup() {
+    spdlog::set_level(spdlog::level::warn);  // the actors log every start and stop
+    gm::register_protocol(cfg);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    gpumem::actors::runtime_config config;
+    config.backend = gpumem::actors::backend_kind::host;
+    config.host.capacities = {device_capacity};
+    auto made = gpumem::actors::runtime::create(*sys, config);
+    if (!made) {
+      error = made.error().to_string();
+      return;
+    }
+    rt = std::move(made).value();
+    drv = sys->spawn(driver, rt->balancer());
+  }
+  ~actor_setup() {
+    if (drv) {
+      caf::scoped_actor self{*sys};
+      self->send_exit(drv, caf::exit_reason::user_shutdown);
+      self->wait_for(drv);
+    }
+    drv = nullptr;
+    rt.reset();
+    sys.reset();
+  }
+
+  /// Runs one request on the driver; the nanoseconds it took, or -1 with `error` set.
+  template <class... Ts>
+  std::int64_t time(Ts&&... xs) {
+    caf::scoped_actor self{*sys};
+    std::int64_t ns = -1;
+    self->request(drv, caf::duration{std::chrono::seconds(60)}, std::forward<Ts>(xs)...)
+      .receive([&](std::int64_t x) { ns = x; },
+               [&](caf::error& e) { error = sys->render(e); });
+    return ns;
+  }
+};
+
+void BM_ActorAllocFree(benchmark::State& state) {
+  actor_setup setup;
+  if (!setup.rt) {
+    state.SkipWithError(setup.error.c_str());
+    return;
+  }
+  for (auto _ : state) {
+    const auto ns = setup.time(run_atom::value, rounds_per_iteration);
+    if (ns < 0) {
+      state.SkipWithError(setup.error.c_str());
+      break;
+    }
+    state.SetIterationTime(static_cast<double>(ns) * 1e-9);
+  }
+  state.SetItemsProcessed(state.iterations() *
+                          static_cast<std::int64_t>(rounds_per_iteration));
+}
+BENCHMARK(BM_ActorAllocFree)->UseManualTime();
+
+void BM_ActorBatchAlloc(benchmark::State& state) {
+  const auto batch = static_cast<std::uint64_t>(state.range(0));
+  actor_setup setup;
+  if (!setup.rt) {
+    state.SkipWithError(setup.error.c_str());
+    return;
+  }
+  for (auto _ : state) {
+    const auto ns = setup.time(batch_atom::value, std::uint64_t{1}, batch);
+    if (ns < 0) {
+      state.SkipWithError(setup.error.c_str());
+      break;
+    }
+    state.SetIterationTime(static_cast<double>(ns) * 1e-9);
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_ActorBatchAlloc)->Arg(64)->UseManualTime();
+
+void BM_EngineAllocFreeDirect(benchmark::State& state) {
+  gpumem::cuda::host_device_config device;
+  device.capacity = device_capacity;
+  gpumem::cuda::host_backend_config host;
+  host.devices = {device};
+  gpumem::cuda::host_backend backend(host);
+  gpumem::actors::runtime_config defaults;
+  auto made = core::engine::create(backend, defaults.engine_config_for(0));
+  if (!made) {
+    state.SkipWithError(made.error().to_string().c_str());
+    return;
+  }
+  auto engine = std::move(made).value();
+  const auto& sizes = bench_sizes();
+  std::size_t next = 0;
+  core::allocation_request request;
+  for (auto _ : state) {
+    request.size = sizes[next++ % sizes.size()];
+    auto region = engine->allocate(request);
+    if (!region) {
+      state.SkipWithError(region.error().to_string().c_str());
+      break;
+    }
+    if (auto freed = engine->deallocate(region->id); !freed) {
+      state.SkipWithError(freed.error().to_string().c_str());
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EngineAllocFreeDirect)->UseRealTime();
+
+} // namespace
