@@ -125,6 +125,7 @@ run() {
 
   if [[ -x $bin/gpumem ]]; then
     run_step demo 60 "$bin/gpumem" demo --backend cuda
+    run_step device_demo 60 "$bin/gpumem" device-demo --backend cuda
   else
     missing demo "$bin/gpumem" optional
   fi

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -12,6 +13,7 @@
 
 #include "command_line.hpp"
 #include "device_demo.hpp"
+#include "serving_demo.hpp"
 #include "replay/replayer.hpp"
 #include "replay/trace_generator.hpp"
 
@@ -20,7 +22,12 @@ namespace {
 constexpr const char* usage = R"(usage: gpumem <command> [options]
 
 commands:
-  demo      the device layer end to end on every device: reserve, map, write, back up,
+  demo      a serving-and-training day on the actor runtime: load weights through the
+            balancer, serve a burst of concurrent KV-cache clients, push device 0 into
+            memory pressure from outside, then an RL cycle (sleep, a trainer borrows the
+            memory, wake) that verifies the weights byte for byte at their addresses
+  device-demo (or demo --device-layer)
+            the device layer end to end on every device: reserve, map, write, back up,
             unmap and release, map again at the same address, restore, verify, report
   trace-gen a seeded, reproducible LLM-serving allocation trace (weights, then requests
             whose KV cache grows as they generate, and per-step activations), as CSV
@@ -33,6 +40,14 @@ demo options:
   --backend host|cuda|auto   device backend (default host, the embedded default)
   --devices N                emulated devices on the host backend (default 2)
   --capacity BYTES           memory of each emulated device (default 1G)
+  --clients N                concurrent KV-cache clients (default 32)
+  --rounds N                 rounds per client (default 8)
+  --blocks N                 2 MiB KV-cache blocks a client holds per round (default 4)
+  --config-file=PATH         an INI file like config/gpumem.conf (default ./gpumem.conf)
+  --gpumem.GROUP.KEY=VALUE   any runtime option, e.g. --gpumem.pressure.period-ms=50
+
+device-demo options (also demo --device-layer):
+  --backend, --devices, --capacity as for demo
   --size BYTES               bytes to exercise per device (default 256M)
   --chunk BYTES              physical chunk size (default 32M)
 
@@ -52,7 +67,7 @@ replay TRACE options (TRACE: a file, or - or nothing for stdin):
 BYTES take K, M and G suffixes (binary).
 )";
 
-int demo(const std::vector<std::string>& args) {
+int device_demo(const std::vector<std::string>& args) {
   using gpumem::tool::command_line;
   command_line line(args, {"backend", "devices", "capacity", "size", "chunk"});
   gpumem::tool::device_demo_options options;
@@ -66,6 +81,15 @@ int demo(const std::vector<std::string>& args) {
   if (options.bytes_per_device == 0 || options.chunk_size == 0)
     throw std::invalid_argument("--size and --chunk must be non-zero");
   return gpumem::tool::run_device_demo(options);
+}
+
+int demo(std::vector<std::string> args) {
+  auto layer = std::find(args.begin(), args.end(), std::string("--device-layer"));
+  if (layer != args.end()) {
+    args.erase(layer);
+    return device_demo(args);
+  }
+  return gpumem::tool::run_serving_demo(args);
 }
 
 std::size_t positive(const gpumem::tool::command_line& line, const std::string& key,
@@ -181,6 +205,8 @@ int main(int argc, char* argv[]) {
   try {
     if (command == "demo")
       return demo(args);
+    if (command == "device-demo")
+      return device_demo(args);
     if (command == "trace-gen")
       return trace_gen(args);
     if (command == "replay")

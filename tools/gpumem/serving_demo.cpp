@@ -1,0 +1,812 @@
+#include "serving_demo.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "command_line.hpp"
+#include "gpumem/actors/runtime.hpp"
+#include "gpumem/actors/runtime_config.hpp"
+#include "gpumem/cuda/byte_units.hpp"
+#include "gpumem/messages/all.hpp"
+
+namespace gpumem::tool {
+
+namespace {
+
+using namespace gpumem::messages;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+double gib_per_second(std::uint64_t bytes, double seconds) {
+  return seconds > 0 ? static_cast<double>(bytes) / seconds / static_cast<double>(GiB) : 0.0;
+}
+
+std::string mib(std::uint64_t bytes) { return format_bytes(static_cast<std::size_t>(bytes)); }
+
+// -- options -------------------------------------------------------------------------
+
+struct serving_options {
+  std::vector<std::string> caf_args;  // for gpumem_config::parse_command_line
+  int clients = 32;
+  int rounds = 8;
+  int blocks = 4;                     // KV blocks a client holds per round
+  std::size_t kv_block = 2 * MiB;
+  int weight_tensors = 8;
+  std::size_t weight_size = 32 * MiB;
+};
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+serving_options parse_options(const std::vector<std::string>& args) {
+  serving_options options;
+  std::vector<std::string> own;
+  bool backend_given = false;
+  bool file_given = false;
+  for (const auto& arg : args) {
+    if (starts_with(arg, "--gpumem.") || starts_with(arg, "--caf.")
+        || starts_with(arg, "--config-file") || arg == "--long-help" || arg == "--dump-config") {
+      options.caf_args.push_back(arg);
+      backend_given = backend_given || starts_with(arg, "--gpumem.backend");
+      file_given = file_given || starts_with(arg, "--config-file");
+    } else {
+      own.push_back(arg);
+    }
+  }
+  command_line line(own, {"backend", "devices", "capacity", "clients", "rounds", "blocks"});
+  if (line.has("backend")) {
+    auto backend = line.text("backend", "host");
+    if (backend != "host" && backend != "cuda" && backend != "auto")
+      throw std::invalid_argument("unknown backend '" + backend + "' (expected auto, host or cuda)");
+    options.caf_args.push_back("--gpumem.backend=" + backend);
+    backend_given = true;
+  }
+  if (line.has("devices")) {
+    long devices = line.integer("devices", 2);
+    if (devices < 1 || devices > 64)
+      throw std::invalid_argument("--devices expects 1 to 64");
+    options.caf_args.push_back("--gpumem.host.devices=" + std::to_string(devices));
+  }
+  if (line.has("capacity"))
+    options.caf_args.push_back("--gpumem.host.capacity="
+                               + std::to_string(line.bytes("capacity", 1 * GiB)));
+  auto positive = [&](const char* key, int fallback, int most) {
+    long value = line.integer(key, fallback);
+    if (value < 1 || value > most)
+      throw std::invalid_argument(std::string("--") + key + " expects 1 to " + std::to_string(most));
+    return static_cast<int>(value);
+  };
+  options.clients = positive("clients", options.clients, 1024);
+  options.rounds = positive("rounds", options.rounds, 100000);
+  options.blocks = positive("blocks", options.blocks, 64);
+  // The embedded default is the host backend (config/gpumem.conf's), whatever the
+  // built-in "auto" says, unless the command line or a named file chooses.
+  if (!backend_given && !file_given)
+    options.caf_args.insert(options.caf_args.begin(), "--gpumem.backend=host");
+  return options;
+}
+
+// -- the closing report --------------------------------------------------------------
+
+struct step_line {
+  std::string step;
+  double seconds = 0;
+  std::uint64_t bytes = 0;  // 0: no bandwidth
+  std::string note;
+};
+
+struct demo_context {
+  caf::actor_system& sys;
+  actors::runtime& rt;
+  std::chrono::milliseconds timeout{30000};
+  int failures = 0;
+  std::vector<step_line> report;
+
+  demo_context(caf::actor_system& s, actors::runtime& r) : sys(s), rt(r) {}
+
+  void fail(const std::string& what) {
+    ++failures;
+    spdlog::error("CHECK FAILED: {}", what);
+  }
+
+  /// A blocking request; the value, or nullopt after logging the error as a failure.
+  template <class T, class Handle, class... Ts>
+  std::optional<T> ask(const Handle& to, const char* what, Ts&&... xs) {
+    caf::scoped_actor self{sys};
+    std::optional<T> value;
+    std::string error;
+    self->request(to, caf::duration{timeout}, std::forward<Ts>(xs)...)
+      .receive([&](T& x) { value = std::move(x); },
+               [&](caf::error& e) { error = sys.render(e); });
+    if (!value)
+      fail(std::string(what) + ": " + error);
+    return value;
+  }
+};
+
+// -- the pressure printer ------------------------------------------------------------
+
+struct event_log {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<pressure_event> events;
+
+  std::size_t size() {
+    std::lock_guard<std::mutex> guard(mutex);
+    return events.size();
+  }
+  /// Waits until an event of `device` reaching `level` arrives at index >= `from`.
+  bool wait_for(std::int32_t device, pressure_level level, std::size_t from,
+                std::chrono::milliseconds limit) {
+    std::unique_lock<std::mutex> lock(mutex);
+    return changed.wait_for(lock, limit, [&] {
+      for (auto i = from; i < events.size(); ++i)
+        if (events[i].device == device && events[i].level == level)
+          return true;
+      return false;
+    });
+  }
+};
+
+pressure_subscriber_actor::behavior_type pressure_printer(pressure_subscriber_actor::pointer,
+                                                          std::shared_ptr<event_log> log) {
+  return {[log](const pressure_event& e) {
+    double used = e.total_bytes > 0
+                    ? 1.0 - static_cast<double>(e.available_bytes) / static_cast<double>(e.total_bytes)
+                    : 0.0;
+    spdlog::info("  [monitor] device {}: pressure {} -> {} ({:.1f}% used, {} available of {})",
+                 e.device, to_string(e.previous), to_string(e.level), used * 100,
+                 mib(e.available_bytes), mib(e.total_bytes));
+    std::lock_guard<std::mutex> guard(log->mutex);
+    log->events.push_back(e);
+    log->changed.notify_all();
+  }};
+}
+
+// -- weights: fill and verify ----------------------------------------------------------
+
+std::uint64_t checksum(const std::byte* data, std::size_t size) {
+  std::uint64_t hash = 0xcbf29ce484222325ull;
+  const auto* words = reinterpret_cast<const std::uint64_t*>(data);
+  for (std::size_t i = 0; i < size / sizeof(std::uint64_t); ++i) {
+    hash ^= words[i];
+    hash *= 0x100000001b3ull;
+  }
+  for (std::size_t i = size / sizeof(std::uint64_t) * sizeof(std::uint64_t); i < size; ++i) {
+    hash ^= static_cast<std::uint64_t>(data[i]);
+    hash *= 0x100000001b3ull;
+  }
+  return hash;
+}
+
+void fill_pattern(std::byte* data, std::size_t size, std::uint64_t seed) {
+  std::uint64_t x = seed | 1;
+  std::size_t words = size / sizeof(std::uint64_t);
+  auto* w = reinterpret_cast<std::uint64_t*>(data);
+  for (std::size_t i = 0; i < words; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    w[i] = x;
+  }
+  for (std::size_t i = words * sizeof(std::uint64_t); i < size; ++i)
+    data[i] = static_cast<std::byte>(i);
+}
+
+struct weight_tensor {
+  region_handle handle;
+  std::uint64_t seed = 0;
+  std::uint64_t sum = 0;
+};
+
+/// Device memory as host bytes: on the host backend the address is the pointer;
+/// elsewhere through a pinned staging buffer and the backend's copies.
+class weight_io {
+public:
+  weight_io(cuda::device_backend& backend, std::size_t largest) : backend_(backend) {
+    host_ = backend.name() == "host";
+    if (!host_) {
+      auto pinned = backend.allocate_pinned(largest);
+      if (pinned)
+        staging_ = std::move(pinned).value();
+    }
+  }
+  bool direct() const { return host_; }
+  bool usable() const { return host_ || !staging_.empty(); }
+
+  /// Fills the region with the tensor's pattern; its checksum, or nullopt.
+  std::optional<std::uint64_t> fill(const weight_tensor& t) {
+    auto size = static_cast<std::size_t>(t.handle.requested);
+    if (host_) {
+      auto* p = reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(t.handle.address));
+      fill_pattern(p, size, t.seed);
+      return checksum(p, size);
+    }
+    fill_pattern(staging_.data(), size, t.seed);
+    auto sum = checksum(staging_.data(), size);
+    auto copy = backend_.copy_to_device_async(t.handle.device, t.handle.address, staging_.data(), size);
+    if (!copy || !(*copy)->wait())
+      return std::nullopt;
+    return sum;
+  }
+
+  /// The checksum of what the region holds now, or nullopt.
+  std::optional<std::uint64_t> read(const weight_tensor& t) {
+    auto size = static_cast<std::size_t>(t.handle.requested);
+    if (host_)
+      return checksum(reinterpret_cast<const std::byte*>(static_cast<std::uintptr_t>(t.handle.address)),
+                      size);
+    std::memset(staging_.data(), 0, size);
+    auto copy = backend_.copy_to_host_async(t.handle.device, staging_.data(), t.handle.address, size);
+    if (!copy || !(*copy)->wait())
+      return std::nullopt;
+    return checksum(staging_.data(), size);
+  }
+
+private:
+  cuda::device_backend& backend_;
+  bool host_ = false;
+  cuda::pinned_buffer staging_;
+};
+
+// -- the burst's clients ---------------------------------------------------------------
+
+struct burst_totals {
+  std::mutex mutex;
+  std::vector<double> latencies_us;
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;
+  std::string first_error;
+  std::vector<std::uint64_t> per_device;
+};
+
+struct client_state {
+  balancer_actor balancer;
+  caf::actor report_to;
+  std::shared_ptr<burst_totals> totals;
+  std::chrono::milliseconds timeout{30000};
+  std::size_t block_size = 2 * MiB;
+  int rounds_left = 0;
+  int blocks = 0;
+  int attempts = 0;
+  std::vector<region_handle> held;
+  std::vector<double> latencies_us;
+  std::uint64_t errors = 0;
+  std::string first_error;
+  std::vector<std::uint64_t> per_device;
+
+  void answered(clock_type::time_point start) { latencies_us.push_back(seconds_since(start) * 1e6); }
+  void failed(caf::event_based_actor* self, const caf::error& e) {
+    if (errors++ == 0)
+      first_error = self->system().render(e);
+  }
+};
+
+void client_round(caf::event_based_actor* self, std::shared_ptr<client_state> st);
+
+void client_free(caf::event_based_actor* self, std::shared_ptr<client_state> st) {
+  if (st->held.empty()) {
+    client_round(self, st);
+    return;
+  }
+  auto handle = st->held.back();
+  st->held.pop_back();
+  auto start = clock_type::now();
+  self->request(st->balancer, caf::duration{st->timeout}, deallocate_atom::value, handle)
+    .then(
+      [self, st, start](ok_atom) {
+        st->answered(start);
+        client_free(self, st);
+      },
+      [self, st, start](caf::error& e) {
+        st->answered(start);
+        st->failed(self, e);
+        client_free(self, st);
+      });
+}
+
+void client_allocate(caf::event_based_actor* self, std::shared_ptr<client_state> st) {
+  if (st->attempts == st->blocks) {
+    st->attempts = 0;
+    client_free(self, st);
+    return;
+  }
+  ++st->attempts;
+  allocation_request request;
+  request.size = st->block_size;
+  request.tag = "kv_cache";
+  auto start = clock_type::now();
+  self->request(st->balancer, caf::duration{st->timeout}, allocate_atom::value, request)
+    .then(
+      [self, st, start](region_handle& handle) {
+        st->answered(start);
+        auto d = static_cast<std::size_t>(std::max(handle.device, 0));
+        if (st->per_device.size() <= d)
+          st->per_device.resize(d + 1);
+        ++st->per_device[d];
+        st->held.push_back(std::move(handle));
+        client_allocate(self, st);
+      },
+      [self, st, start](caf::error& e) {
+        st->answered(start);
+        st->failed(self, e);
+        client_allocate(self, st);
+      });
+}
+
+void client_round(caf::event_based_actor* self, std::shared_ptr<client_state> st) {
+  if (st->rounds_left == 0) {
+    {
+      std::lock_guard<std::mutex> guard(st->totals->mutex);
+      auto& t = *st->totals;
+      t.latencies_us.insert(t.latencies_us.end(), st->latencies_us.begin(), st->latencies_us.end());
+      t.requests += st->latencies_us.size();
+      t.errors += st->errors;
+      if (t.first_error.empty())
+        t.first_error = st->first_error;
+      if (t.per_device.size() < st->per_device.size())
+        t.per_device.resize(st->per_device.size());
+      for (std::size_t d = 0; d < st->per_device.size(); ++d)
+        t.per_device[d] += st->per_device[d];
+    }
+    self->send(st->report_to, std::int32_t{1});
+    self->quit();
+    return;
+  }
+  --st->rounds_left;
+  client_allocate(self, st);
+}
+
+caf::behavior burst_client(caf::event_based_actor* self, std::shared_ptr<client_state> st) {
+  client_round(self, st);
+  return {[](std::int32_t) {}};  // only responses arrive
+}
+
+// -- the steps -------------------------------------------------------------------------
+
+/// (1) Weights: allocated through the balancer, device by device in turn, filled.
+std::vector<weight_tensor> load_weights(demo_context& cx, const serving_options& o, weight_io& io) {
+  std::vector<weight_tensor> weights;
+  auto devices = static_cast<int>(cx.rt.devices().size());
+  spdlog::info("step 1: loading {} weight tensors of {} over {} device(s)", o.weight_tensors,
+               mib(o.weight_size), devices);
+  auto start = clock_type::now();
+  for (int i = 0; i < o.weight_tensors; ++i) {
+    allocation_request request;
+    request.size = o.weight_size;
+    request.tag = "weights";
+    request.device_hint = i % devices;
+    auto handle = cx.ask<region_handle>(cx.rt.balancer(), "allocate weights", allocate_atom::value,
+                                        request);
+    if (!handle)
+      continue;
+    if (handle->device != request.device_hint)
+      cx.fail("weights " + std::to_string(i) + " landed on device " + std::to_string(handle->device)
+              + ", not the hinted " + std::to_string(request.device_hint));
+    weights.push_back({*handle, 0x5eedull + static_cast<std::uint64_t>(i) * 7919, 0});
+  }
+  double alloc_s = seconds_since(start);
+  std::uint64_t bytes = 0;
+  for (const auto& w : weights)
+    bytes += w.handle.requested;
+  cx.report.push_back({"1 allocate weights", alloc_s, 0,
+                       std::to_string(weights.size()) + " tensors, " + mib(bytes)});
+
+  start = clock_type::now();
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    auto& w = weights[i];
+    auto sum = io.fill(w);
+    if (!sum) {
+      cx.fail("could not write weights region " + std::to_string(w.handle.region));
+      continue;
+    }
+    w.sum = *sum;
+    spdlog::info("  tensor {} (region {} on device {}) at {:#x}: {} written, checksum {:016x}", i,
+                 w.handle.region, w.handle.device, w.handle.address, mib(w.handle.requested), w.sum);
+  }
+  double fill_s = seconds_since(start);
+  cx.report.push_back({"1 write weights", fill_s, bytes,
+                       io.direct() ? "through the pointer" : "pinned buffer + copies"});
+  spdlog::info("step 1: {} of weights loaded in {:.1f} ms ({:.2f} GiB/s written)", mib(bytes),
+               (alloc_s + fill_s) * 1e3, gib_per_second(bytes, fill_s));
+  return weights;
+}
+
+/// (2) A burst of concurrent clients allocating and freeing KV-cache blocks.
+void serve_burst(demo_context& cx, const serving_options& o) {
+  spdlog::info("step 2: {} clients, {} rounds each of {} KV-cache blocks of {} (allocate, then free)",
+               o.clients, o.rounds, o.blocks, mib(o.kv_block));
+  auto totals = std::make_shared<burst_totals>();
+  caf::scoped_actor self{cx.sys};
+  auto start = clock_type::now();
+  for (int i = 0; i < o.clients; ++i) {
+    auto st = std::make_shared<client_state>();
+    st->balancer = cx.rt.balancer();
+    st->report_to = caf::actor{self};
+    st->totals = totals;
+    st->timeout = cx.timeout;
+    st->block_size = o.kv_block;
+    st->rounds_left = o.rounds;
+    st->blocks = o.blocks;
+    cx.sys.spawn(burst_client, st);
+  }
+  int reported = 0;
+  for (int i = 0; i < o.clients; ++i) {
+    bool timed_out = false;
+    self->receive([&](std::int32_t) { ++reported; },
+                  caf::after(cx.timeout) >> [&] { timed_out = true; });
+    if (timed_out)
+      break;
+  }
+  double s = seconds_since(start);
+  if (reported != o.clients)
+    cx.fail(std::to_string(o.clients - reported) + " client(s) did not finish in time");
+
+  std::lock_guard<std::mutex> guard(totals->mutex);
+  auto& lat = totals->latencies_us;
+  std::sort(lat.begin(), lat.end());
+  auto pct = [&](double p) {
+    return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * lat.size()))];
+  };
+  double mean = 0;
+  for (auto x : lat)
+    mean += x;
+  mean = lat.empty() ? 0 : mean / static_cast<double>(lat.size());
+  std::string spread;
+  for (std::size_t d = 0; d < totals->per_device.size(); ++d)
+    spread += (d ? ", " : "") + std::string("device ") + std::to_string(d) + ": "
+              + std::to_string(totals->per_device[d]);
+  spdlog::info("step 2: {} requests in {:.1f} ms ({:.0f} requests/s), {} error(s); allocations {}",
+               totals->requests, s * 1e3, static_cast<double>(totals->requests) / s, totals->errors,
+               spread);
+  spdlog::info("step 2: latency mean {:.0f} us, p50 {:.0f} us, p99 {:.0f} us, max {:.0f} us", mean,
+               pct(0.50), pct(0.99), lat.empty() ? 0.0 : lat.back());
+  auto expected = static_cast<std::uint64_t>(o.clients) * o.rounds * o.blocks * 2;
+  if (totals->errors > 0)
+    cx.fail(std::to_string(totals->errors) + " burst request(s) failed; first: " + totals->first_error);
+  if (totals->requests != expected)
+    cx.fail("the burst answered " + std::to_string(totals->requests) + " requests, expected "
+            + std::to_string(expected));
+  char note[160];
+  std::snprintf(note, sizeof note, "%llu requests, %llu errors, p50 %.0f us, p99 %.0f us",
+                static_cast<unsigned long long>(totals->requests),
+                static_cast<unsigned long long>(totals->errors), pct(0.5), pct(0.99));
+  cx.report.push_back({"2 serve KV burst", s, 0, note});
+}
+
+double used_fraction(cuda::device_backend& backend, int device) {
+  auto m = backend.memory(device);
+  if (!m || m->total == 0)
+    return 0;
+  return 1.0 - static_cast<double>(m->free) / static_cast<double>(m->total);
+}
+
+/// Takes chunks on `device` straight from the backend until `target` of it is used.
+std::uint64_t take_until(cuda::device_backend& backend, int device, double target,
+                         std::size_t granularity, std::vector<cuda::chunk_handle>& taken) {
+  std::uint64_t bytes = 0;
+  while (true) {
+    auto m = backend.memory(device);
+    if (!m || m->total == 0)
+      break;
+    auto want_used = static_cast<std::size_t>(target * static_cast<double>(m->total));
+    auto used = m->total - m->free;
+    if (used >= want_used)
+      break;
+    auto piece = std::min<std::size_t>(32 * MiB, cuda::round_up(want_used - used, granularity));
+    piece = std::min(piece, m->free / granularity * granularity);
+    if (piece == 0)
+      break;
+    auto chunk = backend.create_chunk(device, piece);
+    if (!chunk)
+      break;
+    taken.push_back(*chunk);
+    bytes += piece;
+  }
+  return bytes;
+}
+
+std::uint64_t give_back(cuda::device_backend& backend, std::vector<cuda::chunk_handle>& taken) {
+  std::uint64_t n = taken.size();
+  for (auto c : taken)
+    (void)backend.release_chunk(c);
+  taken.clear();
+  return n;
+}
+
+struct allocator_counters {
+  std::uint64_t trims = 0, defragmentations = 0, bytes_trimmed = 0, reserved = 0, cached = 0;
+};
+
+allocator_counters counters_of(demo_context& cx, int device) {
+  allocator_counters c;
+  auto s = cx.ask<statistics>(cx.rt.allocators()[static_cast<std::size_t>(device)], "stats",
+                              stats_atom::value);
+  if (s) {
+    c.trims = s->trims;
+    c.defragmentations = s->defragmentations;
+    c.bytes_trimmed = s->bytes_trimmed;
+    c.reserved = static_cast<std::uint64_t>(s->total.reserved.current);
+    c.cached = static_cast<std::uint64_t>(s->total.cached.current);
+  }
+  return c;
+}
+
+/// (3) Device 0 under outside pressure: warning, critical, and back to normal.
+void pressure_episode(demo_context& cx, event_log& log) {
+  auto& backend = cx.rt.backend();
+  const auto& p = cx.rt.config().pressure;
+  auto granularity = static_cast<std::size_t>(cx.rt.devices()[0].granularity);
+  auto limit = std::max<std::chrono::milliseconds>(3000ms, p.period * 20);
+  auto before = counters_of(cx, 0);
+  spdlog::info("step 3: device 0 at {:.1f}% used ({} mapped by its allocator, {} of it cached); "
+               "thresholds warning {:.0f}%, critical {:.0f}%",
+               used_fraction(backend, 0) * 100, mib(before.reserved), mib(before.cached),
+               p.warning * 100, p.critical * 100);
+  auto start = clock_type::now();
+  auto events_before = log.size();
+  std::vector<cuda::chunk_handle> taken;
+
+  // Past warning first: the allocator trims its cache.
+  double warning_target = std::min(p.warning + 0.04, (p.warning + p.critical) / 2);
+  auto from = log.size();
+  auto bytes = take_until(backend, 0, warning_target, granularity, taken);
+  spdlog::info("step 3: an outside process takes {} on device 0 directly from the backend: {:.1f}% used",
+               mib(bytes), used_fraction(backend, 0) * 100);
+  if (!log.wait_for(0, pressure_level::warning, from, limit))
+    cx.fail("no warning event for device 0 within " + std::to_string(limit.count()) + " ms");
+  std::this_thread::sleep_for(p.period * 2);  // the allocator reacts
+  auto after_warning = counters_of(cx, 0);
+  spdlog::info("step 3: device 0's allocator trimmed {} ({} trim(s)); now {:.1f}% used",
+               mib(after_warning.bytes_trimmed - before.bytes_trimmed),
+               after_warning.trims - before.trims, used_fraction(backend, 0) * 100);
+
+  // Then past critical: the allocator defragments.
+  from = log.size();
+  double critical_target = std::min(1.0, p.critical + (1.0 - p.critical) / 2);
+  auto more = take_until(backend, 0, critical_target, granularity, taken);
+  bytes += more;
+  spdlog::info("step 3: it takes {} more: {:.1f}% used", mib(more), used_fraction(backend, 0) * 100);
+  if (!log.wait_for(0, pressure_level::critical, from, limit))
+    cx.fail("no critical event for device 0 within " + std::to_string(limit.count()) + " ms");
+  std::this_thread::sleep_for(p.period * 2);
+  auto after_critical = counters_of(cx, 0);
+  spdlog::info("step 3: device 0's allocator: {} defragmentation(s), {} trim(s), {} trimmed in all",
+               after_critical.defragmentations - before.defragmentations,
+               after_critical.trims - before.trims,
+               mib(after_critical.bytes_trimmed - before.bytes_trimmed));
+  if ((p.trim_at_warning || p.offload_at_critical) && after_critical.trims == before.trims
+      && after_critical.defragmentations == before.defragmentations)
+    cx.fail("device 0's allocator did not respond to pressure (no trim, no defragmentation)");
+
+  // The outside memory goes back: normal again.
+  from = log.size();
+  spdlog::info("step 3: the outside process releases its {} chunk(s)", taken.size());
+  give_back(backend, taken);
+  spdlog::info("step 3: released: {:.1f}% used", used_fraction(backend, 0) * 100);
+  if (!log.wait_for(0, pressure_level::normal, from, limit))
+    cx.fail("device 0 did not return to normal within " + std::to_string(limit.count()) + " ms");
+  double s = seconds_since(start);
+  auto events = log.size() - events_before;
+  spdlog::info("step 3: back to normal; {} pressure event(s) in {:.1f} ms", events, s * 1e3);
+  cx.report.push_back({"3 pressure on device 0", s, 0,
+                       std::to_string(events) + " events, outside " + mib(bytes) + ", trimmed "
+                         + mib(after_critical.bytes_trimmed - before.bytes_trimmed)});
+}
+
+/// (4) The RL cycle: sleep, a trainer borrows the memory, wake, verify.
+void rl_cycle(demo_context& cx, std::vector<weight_tensor>& weights, weight_io& io, event_log& log,
+              const serving_options& o) {
+  auto& backend = cx.rt.backend();
+  auto devices = static_cast<int>(cx.rt.devices().size());
+  auto events_before = log.size();
+  // Some requests are in flight when the trainer's turn comes: their KV cache is dropped.
+  std::vector<region_handle> kv;
+  for (int i = 0; i < 8 * devices; ++i) {
+    allocation_request request;
+    request.size = o.kv_block;
+    request.tag = "kv_cache";
+    request.device_hint = i % devices;
+    if (auto h = cx.ask<region_handle>(cx.rt.balancer(), "allocate kv_cache", allocate_atom::value,
+                                       request))
+      kv.push_back(*h);
+  }
+  spdlog::info("step 4: RL cycle; {} KV-cache blocks live; sleep level 1 (weights backed up, "
+               "kv_cache discarded)", kv.size());
+
+  auto start = clock_type::now();
+  auto slept = cx.ask<std::vector<transition_report>>(cx.rt.balancer(), "sleep_all",
+                                                      sleep_all_atom::value, sleep_policy::at_level(1));
+  double sleep_s = seconds_since(start);
+  std::uint64_t backed_up = 0, discarded = 0, released = 0;
+  if (slept)
+    for (const auto& r : *slept) {
+      backed_up += r.bytes_backed_up;
+      discarded += r.bytes_discarded;
+      released += r.bytes_released;
+      spdlog::info("  device {}: slept in {:.1f} ms: backed up {}, discarded {}, released {}", r.device,
+                   r.seconds * 1e3, mib(r.bytes_backed_up), mib(r.bytes_discarded),
+                   mib(r.bytes_released));
+    }
+  std::uint64_t weight_bytes = 0;
+  for (const auto& w : weights)
+    weight_bytes += w.handle.requested;
+  if (slept && backed_up < weight_bytes)
+    cx.fail("the sleep backed up " + mib(backed_up) + ", less than the weights' " + mib(weight_bytes));
+  cx.report.push_back({"4 sleep_all level 1", sleep_s, backed_up,
+                       "released " + mib(released) + ", discarded " + mib(discarded)});
+
+  // The trainer: most of every device's memory, straight from the backend.
+  start = clock_type::now();
+  std::vector<cuda::chunk_handle> taken;
+  std::uint64_t trained = 0;
+  for (int d = 0; d < devices; ++d) {
+    auto m = backend.memory(d);
+    if (!m)
+      continue;
+    auto granularity = static_cast<std::size_t>(cx.rt.devices()[static_cast<std::size_t>(d)].granularity);
+    double target = 1.0 - static_cast<double>(std::max<std::size_t>(64 * MiB, m->total / 20))
+                            / static_cast<double>(m->total);
+    auto got = take_until(backend, d, target, granularity, taken);
+    trained += got;
+    spdlog::info("  trainer: {} on device {} ({:.1f}% used)", mib(got), d, used_fraction(backend, d) * 100);
+  }
+  spdlog::info("step 4: the trainer holds {} for a training step", mib(trained));
+  std::this_thread::sleep_for(250ms);  // a training step
+  give_back(backend, taken);
+  double train_s = seconds_since(start);
+  spdlog::info("step 4: the trainer used {} for {:.0f} ms and gave it back", mib(trained), train_s * 1e3);
+  cx.report.push_back({"4 trainer borrows memory", train_s, 0, mib(trained) + " over all devices"});
+
+  start = clock_type::now();
+  auto woke = cx.ask<std::vector<transition_report>>(cx.rt.balancer(), "wake_all", wake_all_atom::value,
+                                                     std::vector<std::string>{"weights", "kv_cache"});
+  double wake_s = seconds_since(start);
+  std::uint64_t restored = 0, mapped = 0;
+  if (woke)
+    for (const auto& r : *woke) {
+      restored += r.bytes_restored;
+      mapped += r.bytes_mapped;
+      spdlog::info("  device {}: woke in {:.1f} ms: mapped {}, restored {}", r.device, r.seconds * 1e3,
+                   mib(r.bytes_mapped), mib(r.bytes_restored));
+    }
+  cx.report.push_back({"4 wake_all weights,kv", wake_s, restored, "mapped " + mib(mapped)});
+
+  // The weights, byte for byte, at the same addresses.
+  start = clock_type::now();
+  int good = 0;
+  for (const auto& w : weights) {
+    auto sum = io.read(w);
+    if (!sum || *sum != w.sum)
+      cx.fail("weights region " + std::to_string(w.handle.region) + " on device "
+              + std::to_string(w.handle.device) + " differs after the wake");
+    else
+      ++good;
+  }
+  double verify_s = seconds_since(start);
+  spdlog::info("step 4: {} of {} weight tensors verified byte for byte at their addresses "
+               "({} in {:.1f} ms)", good, weights.size(), mib(weight_bytes), verify_s * 1e3);
+  cx.report.push_back({"4 verify weights", verify_s, weight_bytes,
+                       std::to_string(good) + "/" + std::to_string(weights.size()) + " identical"});
+
+  if (auto status = cx.ask<balancer_status>(cx.rt.balancer(), "status", status_atom::value))
+    for (const auto& d : status->devices)
+      if (d.state != device_state::awake || !d.asleep_tags.empty())
+        cx.fail("device " + std::to_string(d.device) + " is " + to_string(d.state) + " after the wake");
+
+  for (const auto& h : kv)
+    (void)cx.ask<ok_atom>(cx.rt.balancer(), "free kv_cache", deallocate_atom::value, h);
+  spdlog::info("step 4: {} pressure event(s) during the cycle", log.size() - events_before);
+}
+
+} // namespace
+
+int run_serving_demo(const std::vector<std::string>& args) {
+  auto options = parse_options(args);
+  actors::gpumem_config cfg;
+  messages::register_protocol(cfg);
+  auto parsed = cfg.parse_command_line(options.caf_args);
+  if (!parsed)
+    throw std::invalid_argument(parsed.error().message);
+  if (*parsed == actors::gpumem_config::parse_outcome::exit)
+    return 0;
+  auto config = cfg.to_runtime_config();
+  if (!config)
+    throw std::invalid_argument(config.error().message);
+
+  auto day_start = clock_type::now();
+  int failures = 0;
+  std::vector<step_line> report;
+  {
+    caf::actor_system sys{cfg};
+    auto made = actors::runtime::create(sys, *config);
+    if (!made) {
+      spdlog::error("cannot start the runtime: {}", made.error().to_string());
+      return 1;
+    }
+    auto rt = std::move(made).value();
+    spdlog::info("runtime: {}; {} device(s), routing {}, pressure every {} ms",
+                 rt->backend_reason(), rt->devices().size(), to_string(config->routing),
+                 config->pressure.period.count());
+    for (const auto& d : rt->devices())
+      spdlog::info("  device {}: {} ({}), {} total, {} free", d.device, d.name, d.backend,
+                   mib(d.total_bytes), mib(d.free_bytes));
+
+    demo_context cx(sys, *rt);
+    cx.timeout = std::max<std::chrono::milliseconds>(30000ms, config->request_timeout);
+
+    auto log = std::make_shared<event_log>();
+    auto printer = sys.spawn(pressure_printer, log);
+    (void)cx.ask<ok_atom>(rt->monitor(), "subscribe", subscribe_atom::value, printer);
+
+    weight_io io(rt->backend(), options.weight_size);
+    if (!io.direct())
+      spdlog::info("the {} backend: weights are written and verified through a pinned buffer and "
+                   "the backend's copies", rt->backend().name());
+    if (!io.usable()) {
+      cx.fail("no pinned staging buffer for the weights");
+    } else {
+      auto weights = load_weights(cx, options, io);
+      serve_burst(cx, options);
+      pressure_episode(cx, *log);
+      rl_cycle(cx, weights, io, *log, options);
+      for (const auto& w : weights)
+        (void)cx.ask<ok_atom>(rt->balancer(), "free weights", deallocate_atom::value, w.handle);
+      if (auto stats = cx.ask<cluster_statistics>(rt->balancer(), "stats", stats_atom::value)) {
+        if (stats->total.total.allocated.current != 0)
+          cx.fail(mib(static_cast<std::uint64_t>(stats->total.total.allocated.current))
+                  + " still allocated at the end of the day");
+        spdlog::info("day totals: {} allocations, {} frees, {} OOM(s), {} sleep(s), {} wake(s), "
+                     "{} trim(s), {} backed up, {} restored",
+                     stats->total.total.allocations, stats->total.total.frees, stats->total.ooms,
+                     stats->total.sleeps, stats->total.wakes, stats->total.trims,
+                     mib(stats->total.bytes_backed_up), mib(stats->total.bytes_restored));
+      }
+    }
+    (void)cx.ask<ok_atom>(rt->monitor(), "unsubscribe", unsubscribe_atom::value, printer);
+    caf::anon_send_exit(printer, caf::exit_reason::user_shutdown);
+    printer = nullptr;
+
+    auto stop = clock_type::now();
+    if (!rt->shutdown())
+      cx.fail("an actor of the runtime did not stop in time");
+    cx.report.push_back({"shutdown", seconds_since(stop), 0, "every actor stopped"});
+    failures = cx.failures;
+    report = std::move(cx.report);
+    rt.reset();
+  }  // ~actor_system
+
+  spdlog::info("report ({:.2f} s in all)", seconds_since(day_start));
+  for (const auto& r : report) {
+    if (r.bytes > 0)
+      spdlog::info("  {:<26} {:9.1f} ms {:>10} {:7.2f} GiB/s  {}", r.step, r.seconds * 1e3, mib(r.bytes),
+                   gib_per_second(r.bytes, r.seconds), r.note);
+    else
+      spdlog::info("  {:<26} {:9.1f} ms {:>10} {:>13}  {}", r.step, r.seconds * 1e3, "", "", r.note);
+  }
+  if (failures > 0) {
+    spdlog::error("serving day FAILED: {} check(s) failed", failures);
+    return 1;
+  }
+  spdlog::info("serving day passed: weights intact at their addresses after sleep and wake");
+  return 0;
+}
+
+} // namespace gpumem::tool
