@@ -23,31 +23,17 @@
 #include "gpumem/cuda/host_backend.hpp"
 #include "gpumem/messages/all.hpp"
 
+#include "actors/actor_test_support.hpp"
+
 namespace {
 
 using namespace gpumem;
 using namespace gpumem::messages;
+using test::reply;
 using actors::routing_policy;
 
 constexpr std::size_t capacity = 128 * MiB;
 constexpr std::size_t granularity = 2 * MiB;
-
-cuda::host_backend_config two_devices() {
-  cuda::host_backend_config config;
-  config.devices = {cuda::host_device_config{capacity, granularity, granularity},
-                    cuda::host_device_config{capacity, granularity, granularity}};
-  return config;
-}
-
-template <class T>
-struct reply {
-  std::optional<T> value;
-  std::optional<caf::error> error;
-  bool answered() const { return value || error; }
-  std::optional<gpumem_errc> code() const {
-    return error ? gpumem_code(*error) : std::nullopt;
-  }
-};
 
 struct fixture {
   cuda::host_backend backend;
@@ -58,17 +44,10 @@ struct fixture {
   std::vector<device_allocator_actor> devices;
   balancer_actor aut;
 
-  static caf::actor_system_config& init(caf::actor_system_config& c) {
-    register_protocol(c);
-    c.set("scheduler.policy", caf::atom("testing"));
-    c.set("logger.inline-output", true);
-    return c;
-  }
-
   explicit fixture(routing_policy routing = routing_policy::least_loaded,
                    bool add_devices = true)
-    : backend(two_devices()),
-      sys(init(cfg)),
+    : backend(test::host_devices(2, capacity, granularity)),
+      sys(test::testing_config(cfg)),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
       self(sys, true) {
     for (int d = 0; d < 2; ++d) {

@@ -21,32 +21,18 @@
 #include "gpumem/cuda/host_backend.hpp"
 #include "gpumem/messages/all.hpp"
 
+#include "actors/actor_test_support.hpp"
+
 namespace {
 
 using namespace gpumem;
 using namespace gpumem::messages;
+using test::reply;
 using actors::asleep_behaviour;
 using std::chrono::steady_clock;
 
 constexpr std::size_t capacity = 256 * MiB;
 constexpr std::size_t granularity = 2 * MiB;
-
-cuda::host_backend_config one_device() {
-  cuda::host_backend_config config;
-  config.devices = {cuda::host_device_config{capacity, granularity, granularity}};
-  return config;
-}
-
-/// A reply as the test reads it: the value, an error, or nothing (yet).
-template <class T>
-struct reply {
-  std::optional<T> value;
-  std::optional<caf::error> error;
-  bool answered() const { return value || error; }
-  std::optional<gpumem_errc> code() const {
-    return error ? gpumem_code(*error) : std::nullopt;
-  }
-};
 
 struct fixture {
   // The backend outlives the actor system (and with it the engine).
@@ -57,16 +43,9 @@ struct fixture {
   caf::scoped_actor self;
   device_allocator_actor aut;
 
-  static caf::actor_system_config& init(caf::actor_system_config& c) {
-    register_protocol(c);
-    c.set("scheduler.policy", caf::atom("testing"));
-    c.set("logger.inline-output", true);
-    return c;
-  }
-
   explicit fixture(asleep_behaviour mode = asleep_behaviour::queue)
-    : backend(one_device()),
-      sys(init(cfg)),
+    : backend(test::host_devices(1, capacity, granularity)),
+      sys(test::testing_config(cfg)),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
       self(sys, true) {
     auto made = core::engine::create(backend, core::engine_config{});

@@ -24,6 +24,8 @@
 #include "gpumem/cuda/host_backend.hpp"
 #include "gpumem/messages/all.hpp"
 
+#include "actors/actor_test_support.hpp"
+
 namespace {
 
 using namespace gpumem;
@@ -32,13 +34,6 @@ using actors::pressure_settings;
 
 constexpr std::size_t capacity = 64 * MiB;
 constexpr std::size_t granularity = 2 * MiB;
-
-cuda::host_backend_config two_devices() {
-  cuda::host_backend_config config;
-  config.devices = {cuda::host_device_config{capacity, granularity, granularity},
-                    cuda::host_device_config{capacity, granularity, granularity}};
-  return config;
-}
 
 /// warning at 32 MiB in use, left below 24 MiB; critical at 48 MiB, left below 40 MiB.
 pressure_settings test_settings(double hysteresis = 0.125) {
@@ -120,18 +115,11 @@ struct fixture {
   caf::scoped_actor self;
   pressure_monitor_actor monitor;
 
-  static caf::actor_system_config& init(caf::actor_system_config& c) {
-    register_protocol(c);
-    c.set("scheduler.policy", caf::atom("testing"));
-    c.set("logger.inline-output", true);
-    return c;
-  }
-
   explicit fixture(pressure_settings settings = test_settings(),
                    std::vector<std::int32_t> devices = {0, 1})
-    : host(two_devices()),
+    : host(test::host_devices(2, capacity, granularity)),
       backend(host),
-      sys(init(cfg)),
+      sys(test::testing_config(cfg)),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
       self(sys, true) {
     monitor = sys.spawn(actors::pressure_monitor, &backend, std::move(devices),

@@ -1,0 +1,42 @@
+#pragma once
+// What the deterministic actor tests share: emulated devices, an actor system on
+// CAF's test coordinator, and a reply as a test reads it.
+
+#include <cstddef>
+#include <optional>
+
+#include <caf/all.hpp>
+
+#include "gpumem/cuda/host_backend.hpp"
+#include "gpumem/messages/all.hpp"
+
+namespace gpumem::test {
+
+/// `count` emulated devices of `capacity` bytes at `granularity`.
+inline cuda::host_backend_config host_devices(std::size_t count, std::size_t capacity,
+                                              std::size_t granularity) {
+  cuda::host_backend_config config;
+  config.devices.assign(count, cuda::host_device_config{capacity, granularity, granularity});
+  return config;
+}
+
+/// The protocol registered and CAF's deterministic test coordinator as scheduler.
+inline caf::actor_system_config& testing_config(caf::actor_system_config& c) {
+  messages::register_protocol(c);
+  c.set("scheduler.policy", caf::atom("testing"));
+  c.set("logger.inline-output", true);
+  return c;
+}
+
+/// A reply as the test reads it: the value, an error, or nothing (yet).
+template <class T>
+struct reply {
+  std::optional<T> value;
+  std::optional<caf::error> error;
+  bool answered() const { return value || error; }
+  std::optional<messages::gpumem_errc> code() const {
+    return error ? messages::gpumem_code(*error) : std::nullopt;
+  }
+};
+
+} // namespace gpumem::test
