@@ -2,11 +2,19 @@
 // engine, and back) costs over calling the engine directly.
 //
 //   BM_ActorAllocFree        one allocate, then its deallocate, through the balancer;
-//                            items = allocate + free pairs.
+//                            items = allocate + free pairs (two round trips). The
+//                            client is local and sends with caf::infinite: the
+//                            balancer answers every request within its own
+//                            request_timeout, so it need not arm CAF's clock.
+//   BM_ActorAllocFreeTimed   the same from a client that gives each request a CAF
+//                            timeout (what a remote client must do): the difference is
+//                            CAF 0.17's per-request clock entry.
 //   BM_EngineAllocFreeDirect the same sizes on a core::engine called directly (the
 //                            in-run baseline); items = pairs.
 //   BM_ActorBatchAlloc/64    one batch_allocate of 64 requests through the balancer,
-//                            then their 64 frees (sent at once); items = 64 per iteration.
+//                            then one batch_deallocate of the 64 regions; items = 64
+//                            per iteration (an allocation and its free, like the
+//                            baseline's pairs).
 //
 // The actor benchmarks are timed by an event-based driver actor inside the actor
 // system: it runs the round trips back to back, measures them with steady_clock, and
@@ -16,7 +24,7 @@
 //
 // Everything runs on a host backend of its own: one emulated device of 256 MiB, the
 // runtime's default engine settings; the sizes are one fixed random sequence of
-// 256 B .. 16 KiB, tag "default", shared by all three.
+// 256 B .. 16 KiB, tag "default", shared by all of them.
 
 #include <benchmark/benchmark.h>
 
@@ -49,7 +57,8 @@ using batch_atom = caf::atom_constant<caf::atom("batch")>;
 
 constexpr std::size_t device_capacity = 256 * MiB;
 constexpr std::uint64_t rounds_per_iteration = 256;  // BM_ActorAllocFree
-constexpr auto request_timeout = std::chrono::seconds(30);
+/// What a client that arms CAF's clock for each request waits (BM_ActorAllocFreeTimed).
+constexpr auto client_timeout = std::chrono::seconds(30);
 
 const std::vector<std::uint64_t>& bench_sizes() {
   static const std::vector<std::uint64_t> sizes = [] {
@@ -67,10 +76,11 @@ const std::vector<std::uint64_t>& bench_sizes() {
 
 struct driver_state {
   gm::balancer_actor balancer;
+  /// infinite: a local client relying on the balancer's own deadlines.
+  caf::duration timeout{caf::infinite};
   std::size_t next_size = 0;
   std::uint64_t rounds_left = 0;
   std::uint64_t batch = 0;
-  std::uint64_t frees_left = 0;
   std::chrono::steady_clock::time_point start;
   caf::response_promise promise;
 
@@ -95,11 +105,11 @@ void alloc_free_round(caf::event_based_actor* self, driver_ptr st) {
     return;
   }
   --st->rounds_left;
-  self->request(st->balancer, caf::duration{request_timeout}, gm::allocate_atom::value,
+  self->request(st->balancer, st->timeout, gm::allocate_atom::value,
                 st->next_request())
     .then(
       [self, st](gm::region_handle& handle) {
-        self->request(st->balancer, caf::duration{request_timeout},
+        self->request(st->balancer, st->timeout,
                       gm::deallocate_atom::value, handle)
           .then([self, st](gm::ok_atom) { alloc_free_round(self, st); },
                 [st](caf::error& e) { st->promise.deliver(std::move(e)); });
@@ -116,27 +126,15 @@ void batch_round(caf::event_based_actor* self, driver_ptr st) {
   gm::batch_allocation_request batch;
   for (std::uint64_t i = 0; i < st->batch; ++i)
     batch.requests.push_back(st->next_request());
-  self->request(st->balancer, caf::duration{request_timeout}, gm::batch_allocate_atom::value,
+  self->request(st->balancer, st->timeout, gm::batch_allocate_atom::value,
                 std::move(batch))
     .then(
       [self, st](gm::batch_allocation_response& response) {
-        st->frees_left = response.regions.size();
-        if (st->frees_left == 0) {
-          batch_round(self, st);
-          return;
-        }
-        for (auto& handle : response.regions)
-          self->request(st->balancer, caf::duration{request_timeout},
-                        gm::deallocate_atom::value, handle)
-            .then(
-              [self, st](gm::ok_atom) {
-                if (--st->frees_left == 0)
-                  batch_round(self, st);
-              },
-              [st](caf::error& e) {
-                st->frees_left = ~std::uint64_t{0};  // never reaches zero again
-                st->promise.deliver(std::move(e));
-              });
+        self->request(st->balancer, st->timeout,
+                      gm::batch_deallocate_atom::value,
+                      gm::batch_deallocation_request{std::move(response.regions)})
+          .then([self, st](gm::ok_atom) { batch_round(self, st); },
+                [st](caf::error& e) { st->promise.deliver(std::move(e)); });
       },
       [st](caf::error& e) { st->promise.deliver(std::move(e)); });
 }
@@ -146,8 +144,9 @@ caf::behavior driver(caf::event_based_actor* self, gm::balancer_actor balancer) 
   auto st = std::make_shared<driver_state>();
   st->balancer = std::move(balancer);
   return {
-    [self, st](run_atom, std::uint64_t rounds) {
+    [self, st](run_atom, std::uint64_t rounds, bool timed) {
       st->promise = self->make_response_promise();
+      st->timeout = timed ? caf::duration{client_timeout} : caf::duration{caf::infinite};
       st->rounds_left = rounds;
       st->start = std::chrono::steady_clock::now();
       alloc_free_round(self, st);
@@ -157,6 +156,7 @@ caf::behavior driver(caf::event_based_actor* self, gm::balancer_actor balancer) 
       st->promise = self->make_response_promise();
       st->rounds_left = rounds;
       st->batch = size;
+      st->timeout = caf::duration{caf::infinite};
       st->start = std::chrono::steady_clock::now();
       batch_round(self, st);
       return st->promise;
@@ -210,14 +210,14 @@ struct actor_setup {
   }
 };
 
-void BM_ActorAllocFree(benchmark::State& state) {
+void actor_alloc_free(benchmark::State& state, bool timed) {
   actor_setup setup;
   if (!setup.rt) {
     state.SkipWithError(setup.error.c_str());
     return;
   }
   for (auto _ : state) {
-    const auto ns = setup.time(run_atom::value, rounds_per_iteration);
+    const auto ns = setup.time(run_atom::value, rounds_per_iteration, timed);
     if (ns < 0) {
       state.SkipWithError(setup.error.c_str());
       break;
@@ -227,7 +227,16 @@ void BM_ActorAllocFree(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() *
                           static_cast<std::int64_t>(rounds_per_iteration));
 }
+
+void BM_ActorAllocFree(benchmark::State& state) {
+  actor_alloc_free(state, false);
+}
 BENCHMARK(BM_ActorAllocFree)->UseManualTime();
+
+void BM_ActorAllocFreeTimed(benchmark::State& state) {
+  actor_alloc_free(state, true);
+}
+BENCHMARK(BM_ActorAllocFreeTimed)->UseManualTime();
 
 void BM_ActorBatchAlloc(benchmark::State& state) {
   const auto batch = static_cast<std::uint64_t>(state.range(0));

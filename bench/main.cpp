@@ -130,6 +130,8 @@ public:
     print_memcpy_ratios(out);
     print_time_ratio(out, "EngineAllocFree", "LinearBestFitAllocFree");
     print_time_ratio(out, "ActorAllocFree", "EngineAllocFreeDirect");
+    print_time_ratio(out, "ActorAllocFreeTimed", "EngineAllocFreeDirect");
+    print_time_ratio(out, "ActorAllocFreeTimed", "ActorAllocFree");
     // Per allocation (+ free): the batch's 64 against the direct engine's one.
     print_time_ratio(out, "ActorBatchAlloc", "EngineAllocFreeDirect", 0);
   }

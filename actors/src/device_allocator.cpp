@@ -1,5 +1,6 @@
 #include "gpumem/actors/device_allocator.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -132,6 +133,36 @@ do_batch(device_allocator_state& st, const batch_allocation_request& batch) {
     result.regions.push_back(std::move(*r));
   }
   return result;
+}
+
+/// Frees every region of the batch, or none when one is not live here (checked first,
+/// duplicates included, so nothing is freed before the answer is known).
+caf::expected<ok_atom> do_batch_free(device_allocator_state& st,
+                                     const batch_deallocation_request& batch) {
+  std::vector<std::uint64_t> ids;
+  ids.reserve(batch.regions.size());
+  for (std::size_t i = 0; i < batch.regions.size(); ++i) {
+    const auto& h = batch.regions[i];
+    auto prefix = "batch free: region " + std::to_string(i) + " of " +
+                  std::to_string(batch.regions.size()) + " (id " + std::to_string(h.region) +
+                  "): ";
+    if (h.device != st.device)
+      return make_error(gpumem_errc::unknown_device,
+                        prefix + "belongs to device " + std::to_string(h.device) +
+                          ", not device " + std::to_string(st.device) + "; nothing freed");
+    if (auto live = st.engine->can_deallocate(h.region); !live)
+      return make_error(gpumem_code(to_error(live.error())).value_or(gpumem_errc::unknown_region),
+                        prefix + live.error().message() + "; nothing freed");
+    ids.push_back(h.region);
+  }
+  std::sort(ids.begin(), ids.end());
+  if (auto dup = std::adjacent_find(ids.begin(), ids.end()); dup != ids.end())
+    return make_error(gpumem_errc::double_free, "batch free: region " + std::to_string(*dup) +
+                                                  " is named twice; nothing freed");
+  for (auto id : ids)
+    if (auto freed = st.engine->deallocate(id); !freed)  // checked live above
+      return to_error(freed.error());
+  return ok_atom::value;
 }
 
 caf::expected<ok_atom> done(core::engine_result<void> r) {
@@ -370,6 +401,11 @@ behavior_type make_behavior(device_allocator_pointer self, allocator_phase phase
         batch_allocation_request batch) -> caf::result<batch_allocation_response> {
       return serve<batch_allocation_response>(self, phase, [self, batch] {
         return do_batch(self->state, batch);
+      });
+    },
+    [=](batch_deallocate_atom, batch_deallocation_request batch) -> caf::result<ok_atom> {
+      return serve<ok_atom>(self, phase, [self, batch] {
+        return do_batch_free(self->state, batch);
       });
     },
     [=](sleep_atom, sleep_policy policy) -> caf::result<transition_report> {

@@ -285,13 +285,19 @@ engine_result<region_info> engine::allocate(const allocation_request& request) {
   return impl_->allocate(request);
 }
 
+engine_result<void> engine::can_deallocate(region_id id) const {
+  if (impl_->regions.find(id))
+    return {};
+  bool issued = impl_->regions.issued(id);
+  return engine_error{issued ? engine_errc::double_free : engine_errc::unknown_region,
+                      "deallocate: region " + std::to_string(id) +
+                        (issued ? " was already freed" : " does not exist")};
+}
+
 engine_result<void> engine::deallocate(region_id id) {
   auto slot = impl_->regions.find(id);
   if (!slot)
-    return engine_error{impl_->regions.issued(id) ? engine_errc::double_free
-                                                  : engine_errc::unknown_region,
-                        "deallocate: region " + std::to_string(id)
-                          + (impl_->regions.issued(id) ? " was already freed" : " does not exist")};
+    return can_deallocate(id);
   return impl_->free_slot(*slot);
 }
 

@@ -23,6 +23,7 @@ void register_protocol(caf::actor_system_config& cfg) {
     .add_message_type<allocation_request>("gpumem::allocation_request")
     .add_message_type<batch_allocation_request>("gpumem::batch_allocation_request")
     .add_message_type<batch_allocation_response>("gpumem::batch_allocation_response")
+    .add_message_type<batch_deallocation_request>("gpumem::batch_deallocation_request")
     .add_message_type<sleep_policy>("gpumem::sleep_policy")
     .add_message_type<transition_report>("gpumem::transition_report")
     .add_message_type<trim_report>("gpumem::trim_report")

@@ -244,7 +244,12 @@ TEST_CASE("a batch across devices is all or nothing", "[actors][balancer][batch]
   REQUIRE(r.error);
   INFO(fx.sys.render(*r.error));
   CHECK(r.code() == gpumem_errc::too_large);
-  CHECK(error_message(*r.error).find("3 allocation(s) undone") != std::string::npos);
+  // Round-robin put requests 0, 2 (hinted) and 3 on device 0, which refused its whole
+  // part; request 1's region on device 1 was freed again.
+  CHECK(error_message(*r.error).find("device 0 refused its request(s) 0, 2, 3") !=
+        std::string::npos);
+  CHECK(error_message(*r.error).find("1 allocation(s) undone on the other devices") !=
+        std::string::npos);
   CHECK(fx.live(0) == 1);
   CHECK(fx.live(1) == 2);
 
@@ -409,4 +414,91 @@ TEST_CASE("a device that does not answer in time is a timeout", "[actors][balanc
                    caf::after(std::chrono::seconds(0)) >> [] {});
   REQUIRE(r.error);
   CHECK(r.code() == gpumem_errc::timeout);
+  // Device 0 did allocate, after the deadline: nobody holds that region, so the
+  // balancer freed it again.
+  fx.sched.run();
+  CHECK(fx.live(0) == 0);
+}
+
+TEST_CASE("a sleep_all answered after its deadline is undone", "[actors][balancer][timeout]") {
+  fixture fx;
+  auto w0 = fx.allocate(4 * MiB, "weights", 0);
+  fill(w0, 55);
+  fx.self->send(fx.aut, sleep_all_atom::value, sleep_policy::at_level(1));
+  fx.sched.run_once();  // the balancer sends both sleeps; neither device runs yet
+  fx.sched.advance_time(std::chrono::minutes(6));  // past the transition timeout
+  fx.sched.run();
+  reply<std::vector<transition_report>> r;
+  fx.self->receive([&](std::vector<transition_report>& x) { r.value = x; },
+                   [&](caf::error& e) { r.error = e; },
+                   caf::after(std::chrono::seconds(0)) >> [] {});
+  REQUIRE(r.error);
+  INFO(fx.sys.render(*r.error));
+  CHECK(r.code() == gpumem_errc::timeout);
+  // Both devices slept after the deadline; the balancer woke them again.
+  CHECK(fx.device_must<device_status>(0, status_atom::value).state == device_state::awake);
+  CHECK(fx.device_must<device_status>(1, status_atom::value).state == device_state::awake);
+  CHECK(intact(w0, 55));
+}
+
+TEST_CASE("an allocation a device cannot back goes to the next device",
+          "[actors][balancer][routing]") {
+  fixture fx;
+  fx.allocate(16 * MiB, "weights", 1);  // least-loaded now prefers device 0
+  // Behind the balancer's back, something else takes most of device 0.
+  auto outside = fx.backend.create_chunk(0, 112 * MiB);
+  REQUIRE(outside.ok());
+  auto h = fx.allocate(32 * MiB, "kv_cache");
+  CHECK(h.device == 1);
+  CHECK(fx.live(0) == 0);
+  // With a hint there is no second choice.
+  auto r = fx.ask<region_handle>(allocate_atom::value,
+                                 fixture::request_of(32 * MiB, "kv_cache", 0));
+  REQUIRE(r.error);
+  CHECK(r.code() == gpumem_errc::out_of_memory);
+  // Nowhere fits: the answer is the last device's refusal.
+  auto none = fx.ask<region_handle>(allocate_atom::value,
+                                    fixture::request_of(100 * MiB, "kv_cache"));
+  REQUIRE(none.error);
+  CHECK(none.code() == gpumem_errc::out_of_memory);
+  REQUIRE(fx.backend.release_chunk(*outside).ok());
+}
+
+TEST_CASE("a batch free goes to each device as one batch", "[actors][balancer][batch]") {
+  fixture fx{routing_policy::round_robin};
+  batch_allocation_request batch;
+  for (int i = 0; i < 6; ++i)
+    batch.requests.push_back(fixture::request_of(1 * MiB, "kv_cache"));
+  auto done = fx.must<batch_allocation_response>(batch_allocate_atom::value, batch);
+  REQUIRE(done.regions.size() == 6);
+  CHECK(fx.live(0) == 3);
+  CHECK(fx.live(1) == 3);
+
+  // A handle on a device the balancer does not know: nothing is freed.
+  batch_deallocation_request stranger{done.regions};
+  stranger.regions.back().device = 9;
+  auto refused = fx.ask<ok_atom>(batch_deallocate_atom::value, stranger);
+  REQUIRE(refused.error);
+  CHECK(refused.code() == gpumem_errc::unknown_device);
+  CHECK(fx.live(0) + fx.live(1) == 6);
+
+  // A region named twice: that device frees none of its part, the other frees all.
+  batch_deallocation_request twice{done.regions};
+  twice.regions.push_back(done.regions[0]);
+  auto r = fx.ask<ok_atom>(batch_deallocate_atom::value, twice);
+  REQUIRE(r.error);
+  INFO(fx.sys.render(*r.error));
+  CHECK(r.code() == gpumem_errc::double_free);
+  auto d = done.regions[0].device;
+  CHECK(fx.live(d) == 3);
+  CHECK(fx.live(1 - d) == 0);
+
+  batch_deallocation_request rest;
+  for (auto& h : done.regions)
+    if (h.device == d)
+      rest.regions.push_back(h);
+  CHECK(fx.must<ok_atom>(batch_deallocate_atom::value, rest) == ok_atom::value);
+  CHECK(fx.live(0) + fx.live(1) == 0);
+  CHECK(fx.must<ok_atom>(batch_deallocate_atom::value, batch_deallocation_request{}) ==
+        ok_atom::value);
 }

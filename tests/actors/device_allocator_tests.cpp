@@ -212,6 +212,38 @@ TEST_CASE("a batch allocates everything or nothing", "[actors][allocator][batch]
           .regions.empty());
 }
 
+TEST_CASE("a batch free frees everything or nothing", "[actors][allocator][batch]") {
+  fixture fx;
+  std::vector<region_handle> regions;
+  for (int i = 0; i < 4; ++i)
+    regions.push_back(fx.allocate(64 * KiB, "kv_cache"));
+  REQUIRE(fx.status().live_regions == 4);
+
+  auto refused = [&](batch_deallocation_request batch, gpumem_errc code,
+                     std::uint64_t live = 4) {
+    auto r = fx.ask<ok_atom>(batch_deallocate_atom::value, std::move(batch));
+    REQUIRE(r.error);
+    INFO(fx.sys.render(*r.error));
+    CHECK(r.code() == code);
+    CHECK(error_message(*r.error).find("nothing freed") != std::string::npos);
+    CHECK(fx.status().live_regions == live);
+  };
+  auto unknown = regions;
+  unknown.back().region = 999999;
+  refused({unknown}, gpumem_errc::unknown_region);
+  auto twice = regions;
+  twice.push_back(regions[1]);
+  refused({twice}, gpumem_errc::double_free);
+  auto foreign = regions;
+  foreign[2].device = 5;
+  refused({foreign}, gpumem_errc::unknown_device);
+
+  CHECK(fx.must<ok_atom>(batch_deallocate_atom::value, batch_deallocation_request{regions}) ==
+        ok_atom::value);
+  CHECK(fx.status().live_regions == 0);
+  refused({{regions[0]}}, gpumem_errc::double_free, 0);
+}
+
 TEST_CASE("bad input is answered with the matching gpumem error", "[actors][allocator][errors]") {
   fixture fx;
   auto code_of = [&](auto&&... xs) {

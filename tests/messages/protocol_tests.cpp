@@ -44,6 +44,10 @@ batch_allocation_response sample_batch_response() {
   return {{sample_handle(), {3, 43, 0x7f0000401000, 512, 64, "weights"}}};
 }
 
+batch_deallocation_request sample_batch_free() {
+  return {sample_batch_response().regions};
+}
+
 sleep_policy sample_policy() {
   return sleep_policy::backing_up({"weights", "kv_cache"}, {"weights", "kv_cache", "scratch"});
 }
@@ -196,6 +200,11 @@ allocator_stub(device_allocator_actor::stateful_pointer<allocator_state> self, s
         return make_error(gpumem_errc::invalid_config, mismatch("batch_allocation_request"));
       return sample_batch_response();
     },
+    [=](batch_deallocate_atom, const batch_deallocation_request& r) -> caf::result<ok_atom> {
+      if (!(r == sample_batch_free()))
+        return make_error(gpumem_errc::invalid_config, mismatch("batch_deallocation_request"));
+      return ok_atom::value;
+    },
     [=](sleep_atom, const sleep_policy& p) -> caf::result<transition_report> {
       if (!(p == sample_policy()))
         return make_error(gpumem_errc::invalid_config, mismatch("sleep_policy"));
@@ -241,6 +250,11 @@ balancer_actor::behavior_type balancer_stub(balancer_actor::pointer self, spawn_
       if (!(r == sample_batch()))
         return make_error(gpumem_errc::rolled_back, mismatch("batch_allocation_request"));
       return sample_batch_response();
+    },
+    [=](batch_deallocate_atom, const batch_deallocation_request& r) -> caf::result<ok_atom> {
+      if (!(r == sample_batch_free()))
+        return make_error(gpumem_errc::rolled_back, mismatch("batch_deallocation_request"));
+      return ok_atom::value;
     },
     [=](sleep_all_atom,
         const sleep_policy& p) -> caf::result<std::vector<transition_report>> {
@@ -402,6 +416,7 @@ void for_each_sample(F&& f) {
   f(sample_request());
   f(sample_batch());
   f(sample_batch_response());
+  f(sample_batch_free());
   f(sample_policy());
   f(sleep_policy::at_level(2, {"kv_cache"}));
   f(sample_report(transition_kind::wake));
@@ -527,6 +542,7 @@ TEST_CASE("every message crosses the wire between two actor systems", "[messages
                                                 sample_batch());
     REQUIRE(batch);
     CHECK(*batch == sample_batch_response());
+    CHECK(ask<ok_atom>(self, dev, batch_deallocate_atom::value, sample_batch_free()));
     auto slept = ask<transition_report>(self, dev, sleep_atom::value, sample_policy());
     REQUIRE(slept);
     CHECK(*slept == sample_report(transition_kind::sleep));
@@ -597,6 +613,7 @@ TEST_CASE("every message crosses the wire between two actor systems", "[messages
                                                 sample_batch());
     REQUIRE(batch);
     CHECK(*batch == sample_batch_response());
+    CHECK(ask<ok_atom>(self, bal, batch_deallocate_atom::value, sample_batch_free()));
     auto slept = ask<std::vector<transition_report>>(self, bal, sleep_all_atom::value,
                                                      sample_policy());
     REQUIRE(slept);

@@ -6,18 +6,27 @@
 //   device_hint >= 0   that device, or unknown_device when it is not routed to;
 //   otherwise          the routing policy over the devices:
 //     least-loaded     the most free physical memory after pending work: the free bytes
-//                      the device last reported (info), minus the bytes of requests
-//                      routed to it and not yet answered;
+//                      the device last reported, minus what was allocated there since,
+//                      minus the bytes of requests routed to it and not yet answered;
 //     round-robin      the next device in device order;
 //     tag-affinity     the device the tag first went to (chosen least-loaded); a tag
 //                      whose device left is pinned again.
 //   A device whose last pressure level is critical is skipped while another device
 //   has room (estimated free bytes >= the request's size); when none has, every
 //   device is a candidate. No device at all: no_device_available.
+//   An allocation without a hint that a device refuses with out_of_memory is tried
+//   on the next device the policy picks among those not tried yet; the answer is the
+//   last device's refusal when every device refused.
+// The free-memory figures come from each device's info: at add_device, every
+// refresh_interval, after sleep_all / wake_all and after an out_of_memory, and from
+// pressure events. Allocations lower the estimate at once; nothing asks a device
+// for figures on the allocation path.
 // Deallocate and touch go to handle.device (unknown_device when it is not routed to).
-// A batch routes each request on its own; if any fails, the others are freed before
-// the answer, which is the first failure's code with a message naming the request,
-// the device and the cause.
+// A batch is routed request by request, then sent as one batch per device; each
+// device allocates all of its part or none. If a part fails, the other parts are
+// freed before the answer, which is the failing part's code with a message naming
+// the device, its requests and the cause. A batch free groups the handles by device
+// the same way (an unknown device refuses the whole batch before anything is freed).
 // sleep_all / wake_all go to every device at once; if any fails, the devices that
 // succeeded are rolled back (woken again with the tags their report names / put to
 // sleep again with the policy of the last sleep_all, limited to the tags that woke)
@@ -32,9 +41,12 @@
 // can subscribe to a pressure monitor. Levels also come from each device's status
 // (device_status::pressure) when a device is added, on status, and on refresh ticks.
 //
-// Every downstream request has a finite timeout (balancer_options::request_timeout);
-// a timeout is answered as gpumem_errc::timeout naming the device. Devices are
-// monitored: one that terminates is dropped.
+// Timeouts: every downstream request has a deadline (request_timeout; sleeps and
+// wakes transition_timeout), kept in the balancer's own deadline tables rather than
+// CAF's clock (see deadline_table.hpp); a sweep every tenth of the timeout answers
+// the overdue ones with gpumem_errc::timeout naming the device. A reply that comes
+// after its deadline is undone: a late allocation is freed, a late sleep woken, a
+// late wake put back to sleep. Devices are monitored: one that terminates is dropped.
 
 #include <chrono>
 #include <cstdint>
@@ -44,6 +56,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "gpumem/actors/deadline_table.hpp"
 #include "gpumem/actors/runtime_config.hpp"
 #include "gpumem/messages/actors.hpp"
 
@@ -51,11 +64,13 @@ namespace gpumem::actors {
 
 struct balancer_options {
   routing_policy routing = routing_policy::least_loaded;
-  /// Every request to a device allocator; never infinite.
+  /// Every request to a device allocator but sleeps and wakes; never infinite.
   std::chrono::milliseconds request_timeout{10000};
-  /// Between two refreshes of every device's info and status; zero: no periodic
-  /// refresh (info is still refreshed after each allocation, free, sleep and wake).
-  std::chrono::milliseconds refresh_interval{0};
+  /// Sleeps and wakes, which copy whole tags between device and host.
+  std::chrono::milliseconds transition_timeout{300000};
+  /// Between two refreshes of every device's info and status; zero: none (figures
+  /// then come from add_device, sleep_all / wake_all, out_of_memory and pressure).
+  std::chrono::milliseconds refresh_interval{50};
 };
 
 struct balancer_state {
@@ -81,6 +96,12 @@ struct balancer_state {
   std::size_t next_round_robin = 0;
   std::uint64_t allocations_routed = 0;
   std::uint64_t allocations_rejected = 0;  // no device, or the device refused
+  std::uint64_t allocations_retried = 0;   // sent on after an out_of_memory
+
+  /// Deadlines of the requests in flight: requests, and sleeps and wakes.
+  deadline_table requests;
+  deadline_table transitions;
+  bool sweep_armed = false;
 };
 
 using balancer_pointer = messages::balancer_actor::stateful_pointer<balancer_state>;

@@ -36,6 +36,8 @@ public:
   // --- allocation --------------------------------------------------------------
   engine_result<region_info> allocate(const allocation_request& request);
   engine_result<void> deallocate(region_id id);
+  /// The error deallocate(id) would answer, or success; frees nothing (batch checks).
+  engine_result<void> can_deallocate(region_id id) const;
   /// By the address allocate() returned (the region's first byte).
   engine_result<void> deallocate_at(device_ptr address);
   engine_result<region_info> region(region_id id) const;

@@ -34,6 +34,8 @@ using device_allocator_actor = caf::typed_actor<
   caf::replies_to<touch_atom, std::uint64_t>::with<ok_atom>,
   // Allocates every request or none (what was allocated is freed on failure).
   caf::replies_to<batch_allocate_atom, batch_allocation_request>::with<batch_allocation_response>,
+  // Frees every region of the batch (all on this device) or, if one is not live, none.
+  caf::replies_to<batch_deallocate_atom, batch_deallocation_request>::with<ok_atom>,
   // Puts tags to sleep: backs up what the policy keeps, releases physical memory.
   caf::replies_to<sleep_atom, sleep_policy>::with<transition_report>,
   // Wakes these tags in order (empty: every sleeping tag, weights first); all or nothing.
@@ -63,6 +65,9 @@ using balancer_actor = caf::typed_actor<
   caf::replies_to<touch_atom, region_handle>::with<ok_atom>,
   // Allocates every request (each routed) or none: frees the rest and answers the cause.
   caf::replies_to<batch_allocate_atom, batch_allocation_request>::with<batch_allocation_response>,
+  // Frees the regions, one batch per device (each all or nothing); the answer names
+  // the devices that failed.
+  caf::replies_to<batch_deallocate_atom, batch_deallocation_request>::with<ok_atom>,
   // Sleeps every device with this policy; one report per device, in device order.
   caf::replies_to<sleep_all_atom, sleep_policy>::with<std::vector<transition_report>>,
   // Wakes these tags (empty: all) on every device; one report per device.

@@ -13,6 +13,7 @@ using allocate_atom = caf::atom_constant<caf::atom("allocate")>;         // one 
 using deallocate_atom = caf::atom_constant<caf::atom("deallocate")>;     // by id or handle
 using deallocate_at_atom = caf::atom_constant<caf::atom("dealloc_at")>;  // by address
 using batch_allocate_atom = caf::atom_constant<caf::atom("batchalloc")>; // all or nothing
+using batch_deallocate_atom = caf::atom_constant<caf::atom("batchfree")>; // all or nothing
 using touch_atom = caf::atom_constant<caf::atom("touch")>;               // renew LRU order
 
 // -- sleep and wake --------------------------------------------------------------

@@ -121,6 +121,17 @@ typename Inspector::result_type inspect(Inspector& f, batch_allocation_response&
   return f(caf::meta::type_name("gpumem::batch_allocation_response"), x.regions);
 }
 
+/// Several regions to free at once. A device frees all of its part or none of it.
+struct batch_deallocation_request {
+  std::vector<region_handle> regions;
+  bool operator==(const batch_deallocation_request&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch_deallocation_request& x) {
+  return f(caf::meta::type_name("gpumem::batch_deallocation_request"), x.regions);
+}
+
 // -- sleep and wake --------------------------------------------------------------
 
 /// What a sleep keeps (core::sleep_policy). Level 1 backs up `weights` and discards the
