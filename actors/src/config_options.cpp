@@ -78,6 +78,12 @@ constexpr std::array options{
   option_spec{"gpumem.balancer", "routing", value_kind::text,
               "\"least-loaded\", \"round-robin\" or \"tag-affinity\"", "\"least-loaded\"",
               "how the balancer picks a device"},
+  option_spec{"gpumem.balancer", "transition-timeout-ms", value_kind::integer,
+              "a whole number of milliseconds from 1 to 86400000", "300000",
+              "timeout of each device's sleep or wake in sleep_all / wake_all", 1, 86'400'000},
+  option_spec{"gpumem.balancer", "refresh-interval-ms", value_kind::integer,
+              "a whole number of milliseconds from 0 (never) to 3600000", "50",
+              "how often the balancer asks every device for its free memory", 0, 3'600'000},
 
   option_spec{"gpumem.pressure", "period-ms", value_kind::integer,
               "a whole number of milliseconds from 1 to 3600000", "100",

@@ -53,6 +53,11 @@ void read_balancer_section(const reader& in, runtime_config& config) {
                           std::array{std::pair{"least-loaded", routing_policy::least_loaded},
                                      std::pair{"round-robin", routing_policy::round_robin},
                                      std::pair{"tag-affinity", routing_policy::tag_affinity}});
+  const runtime_config defaults;
+  config.transition_timeout = std::chrono::milliseconds{in.integer(
+    "gpumem.balancer.transition-timeout-ms", defaults.transition_timeout.count())};
+  config.refresh_interval = std::chrono::milliseconds{in.integer(
+    "gpumem.balancer.refresh-interval-ms", defaults.refresh_interval.count())};
 }
 
 runtime_config read_config(const reader& in) {

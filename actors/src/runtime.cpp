@@ -85,6 +85,8 @@ runtime_result runtime::create(caf::actor_system& sys, const runtime_config& con
   balancer_options routing;
   routing.routing = config.routing;
   routing.request_timeout = config.request_timeout;
+  routing.transition_timeout = config.transition_timeout;
+  routing.refresh_interval = config.refresh_interval;
   rt->balancer_ = sys.spawn(actors::balancer, routing);
 
   std::vector<std::int32_t> numbers;

@@ -135,6 +135,8 @@ TEST_CASE("the shipped file states runtime_config's defaults, apart from the bac
   CHECK(a.pressure.critical == b.pressure.critical);
   CHECK(a.pressure.hysteresis == b.pressure.hysteresis);
   CHECK(a.request_timeout == b.request_timeout);
+  CHECK(a.transition_timeout == b.transition_timeout);
+  CHECK(a.refresh_interval == b.refresh_interval);
 }
 
 TEST_CASE("the shipped file is the default file when none is named", "[config]") {
@@ -155,7 +157,9 @@ TEST_CASE("command-line values win over the file's", "[config]") {
                       "--gpumem.engine.tag-strategies=kv_cache=dedicated,scratch=first_fit",
                       "--gpumem.engine.default-strategy=first_fit",
                       "--gpumem.balancer.routing=tag-affinity", "--gpumem.while-asleep=fail",
-                      "--gpumem.log-level=debug", "--gpumem.engine.cache-limit=1G"});
+                      "--gpumem.log-level=debug", "--gpumem.engine.cache-limit=1G",
+                      "--gpumem.balancer.refresh-interval-ms=0",
+                      "--gpumem.balancer.transition-timeout-ms=60000"});
   INFO((result ? std::string{} : result.error().message));
   REQUIRE(result.ok());
   const auto& c = *result;
@@ -170,6 +174,8 @@ TEST_CASE("command-line values win over the file's", "[config]") {
   CHECK(c.strategy_for("scratch") == core::strategy::first_fit);
   CHECK(c.strategy_for("weights") == core::strategy::first_fit);  // the default
   CHECK(c.routing == routing_policy::tag_affinity);
+  CHECK(c.refresh_interval == std::chrono::milliseconds{0});
+  CHECK(c.transition_timeout == std::chrono::minutes{1});
   CHECK(c.while_asleep == asleep_behaviour::fail);
   CHECK(c.log_level == spdlog::level::debug);
   CHECK(c.engine.cache_limit == 1 * GiB);
@@ -278,6 +284,10 @@ TEST_CASE("unknown names are refused", "[config]") {
   REFUSED(load({"--gpumem.engine.default-strategy=best_fit"}), "gpumem.engine.default-strategy",
           "best_fit");
   REFUSED(load({"--gpumem.balancer.routing=random"}), "gpumem.balancer.routing", "random");
+  REFUSED(load({"--gpumem.balancer.transition-timeout-ms=0"}),
+          "gpumem.balancer.transition-timeout-ms");
+  REFUSED(load({"--gpumem.balancer.refresh-interval-ms=-5"}),
+          "gpumem.balancer.refresh-interval-ms");
   REFUSED(load({"--gpumem.while-asleep=block"}), "gpumem.while-asleep");
   REFUSED(load({"--gpumem.log-level=verbose"}), "gpumem.log-level", "verbose");
   REFUSED(load_ini("[gpumem]\nbackend = \"\"\n"), "gpumem.backend");

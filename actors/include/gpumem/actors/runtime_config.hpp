@@ -74,6 +74,10 @@ struct runtime_config {
   /// Per-tag overrides of default_strategy ("kv_cache=dedicated").
   std::map<std::string, core::strategy, std::less<>> tag_strategies;
   routing_policy routing = routing_policy::least_loaded;
+  /// The balancer's deadline for each device's sleep or wake (they copy whole tags).
+  std::chrono::milliseconds transition_timeout{300000};
+  /// How often the balancer refreshes every device's free memory; zero: never.
+  std::chrono::milliseconds refresh_interval{50};
   pressure_config pressure;
   asleep_behaviour while_asleep = asleep_behaviour::queue;
   /// Every request to a remote actor uses this timeout (never infinite: a request to
