@@ -11,7 +11,9 @@
 //                            CAF 0.17's per-request clock entry.
 //   BM_EngineAllocFreeDirect the same sizes on a core::engine called directly (the
 //                            in-run baseline); items = pairs.
-//   BM_ActorBatchAlloc/64    one batch_allocate of 64 requests through the balancer,
+//   BM_EngineBatchDirect/64  the batch's work on the engine directly: 64 allocations,
+//                            then their 64 frees; items = 64 per iteration.
+//   BM_ActorBatchAlloc/64    16 rounds of: one batch_allocate of 64 requests through the balancer,
 //                            then one batch_deallocate of the 64 regions; items = 64
 //                            per iteration (an allocation and its free, like the
 //                            baseline's pairs).
@@ -57,6 +59,7 @@ using batch_atom = caf::atom_constant<caf::atom("batch")>;
 
 constexpr std::size_t device_capacity = 256 * MiB;
 constexpr std::uint64_t rounds_per_iteration = 256;  // BM_ActorAllocFree
+constexpr std::uint64_t batches_per_iteration = 16;  // BM_ActorBatchAlloc
 /// What a client that arms CAF's clock for each request waits (BM_ActorAllocFreeTimed).
 constexpr auto client_timeout = std::chrono::seconds(30);
 
@@ -246,14 +249,15 @@ void BM_ActorBatchAlloc(benchmark::State& state) {
     return;
   }
   for (auto _ : state) {
-    const auto ns = setup.time(batch_atom::value, std::uint64_t{1}, batch);
+    const auto ns = setup.time(batch_atom::value, batches_per_iteration, batch);
     if (ns < 0) {
       state.SkipWithError(setup.error.c_str());
       break;
     }
     state.SetIterationTime(static_cast<double>(ns) * 1e-9);
   }
-  state.SetItemsProcessed(state.iterations() * state.range(0));
+  state.SetItemsProcessed(state.iterations() * state.range(0) *
+                          static_cast<std::int64_t>(batches_per_iteration));
 }
 BENCHMARK(BM_ActorBatchAlloc)->Arg(64)->UseManualTime();
 
@@ -288,5 +292,44 @@ void BM_EngineAllocFreeDirect(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_EngineAllocFreeDirect)->UseRealTime();
+
+/// The batch's work done directly: n allocations, then their n frees; items = n.
+void BM_EngineBatchDirect(benchmark::State& state) {
+  gpumem::cuda::host_device_config device;
+  device.capacity = device_capacity;
+  gpumem::cuda::host_backend_config host;
+  host.devices = {device};
+  gpumem::cuda::host_backend backend(host);
+  gpumem::actors::runtime_config defaults;
+  auto made = core::engine::create(backend, defaults.engine_config_for(0));
+  if (!made) {
+    state.SkipWithError(made.error().to_string().c_str());
+    return;
+  }
+  auto engine = std::move(made).value();
+  const auto& sizes = bench_sizes();
+  const auto n = static_cast<std::size_t>(state.range(0));
+  std::size_t next = 0;
+  core::allocation_request request;
+  std::vector<core::region_id> ids(n);
+  for (auto _ : state) {
+    for (auto& id : ids) {
+      request.size = sizes[next++ % sizes.size()];
+      auto region = engine->allocate(request);
+      if (!region) {
+        state.SkipWithError(region.error().to_string().c_str());
+        return;
+      }
+      id = region->id;
+    }
+    for (auto id : ids)
+      if (auto freed = engine->deallocate(id); !freed) {
+        state.SkipWithError(freed.error().to_string().c_str());
+        return;
+      }
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_EngineBatchDirect)->Arg(64)->UseRealTime();
 
 } // namespace

@@ -134,6 +134,8 @@ public:
     print_time_ratio(out, "ActorAllocFreeTimed", "ActorAllocFree");
     // Per allocation (+ free): the batch's 64 against the direct engine's one.
     print_time_ratio(out, "ActorBatchAlloc", "EngineAllocFreeDirect", 0);
+    // And against the same batch's work done on the engine directly.
+    print_time_ratio(out, "ActorBatchAlloc", "EngineBatchDirect");
   }
 
 private:

@@ -240,7 +240,7 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_options o
   schedule_refresh(self);
   spdlog::info("balancer: starts, routing {}", to_string(st.options.routing));
   return {
-    [=](allocate_atom, allocation_request request) -> caf::result<region_handle> {
+    [=](allocate_atom, allocation_request& request) -> caf::result<region_handle> {
       return on_allocate(self, std::move(request));
     },
     [=](deallocate_atom, region_handle h) -> caf::result<ok_atom> {
@@ -248,10 +248,10 @@ balancer_actor::behavior_type balancer(balancer_pointer self, balancer_options o
     },
     [=](touch_atom, region_handle h) -> caf::result<ok_atom> { return on_touch(self, h); },
     [=](batch_allocate_atom,
-        batch_allocation_request batch) -> caf::result<batch_allocation_response> {
+        batch_allocation_request& batch) -> caf::result<batch_allocation_response> {
       return on_batch(self, std::move(batch));
     },
-    [=](batch_deallocate_atom, batch_deallocation_request batch) -> caf::result<ok_atom> {
+    [=](batch_deallocate_atom, batch_deallocation_request& batch) -> caf::result<ok_atom> {
       return on_batch_free(self, std::move(batch));
     },
     [=](sleep_all_atom, sleep_policy policy) -> caf::result<std::vector<transition_report>> {

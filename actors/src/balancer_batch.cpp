@@ -196,14 +196,23 @@ caf::result<batch_allocation_response> on_batch(balancer_pointer self,
 
 caf::result<ok_atom> on_batch_free(balancer_pointer self, batch_deallocation_request batch) {
   auto& st = self->state;
-  std::map<std::int32_t, std::vector<region_handle>> by_device;
-  for (auto& h : batch.regions) {
+  for (auto& h : batch.regions)
     if (!find_device(st, h.device))
       return make_error(gpumem_errc::unknown_device,
                         "batch free: region " + std::to_string(h.region) + " is on " +
                           device_name(h.device) +
                           ", which this balancer does not route to; nothing freed");
-    by_device[h.device].push_back(h);
+  std::map<std::int32_t, std::vector<region_handle>> by_device;
+  bool one_device = std::all_of(batch.regions.begin(), batch.regions.end(),
+                                [&](const region_handle& h) {
+                                  return h.device == batch.regions.front().device;
+                                });
+  if (one_device && !batch.regions.empty()) {  // the common case: passed on whole
+    auto device = batch.regions.front().device;
+    by_device[device] = std::move(batch.regions);
+  } else {
+    for (auto& h : batch.regions)
+      by_device[h.device].push_back(std::move(h));
   }
   if (by_device.empty())
     return ok_atom::value;

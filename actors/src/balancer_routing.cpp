@@ -21,58 +21,77 @@ bool was_tried(const std::vector<std::int32_t>& tried, std::int32_t device) {
   return std::find(tried.begin(), tried.end(), device) != tried.end();
 }
 
-/// The devices a request may go to: the untried non-critical ones with room when
-/// there are any, else every untried device.
-std::vector<std::int32_t> candidates(const balancer_state& st, std::uint64_t size,
-                                     const std::vector<std::int32_t>& tried) {
-  std::vector<std::int32_t> result;
-  for (auto& [id, d] : st.devices)
-    if (!was_tried(tried, id) && !is_critical(st, id) && estimated_free(d) >= size)
-      result.push_back(id);
-  if (result.empty())  // no healthy device has room: every untried device is a candidate
+/// Which devices a request may go to: the untried non-critical ones with room when
+/// there are any, else every untried device. Computed without building a list: it
+/// runs for every request of every batch.
+class eligibility {
+public:
+  eligibility(const balancer_state& st, std::uint64_t size,
+              const std::vector<std::int32_t>& tried)
+    : st_(st), size_(size), tried_(tried) {
     for (auto& [id, d] : st.devices)
-      if (!was_tried(tried, id))
-        result.push_back(id);
-  return result;
-}
+      if (healthy_with_room(id, d)) {
+        only_healthy_ = true;
+        break;
+      }
+  }
+  bool operator()(std::int32_t id) const {
+    if (was_tried(tried_, id))
+      return false;
+    return !only_healthy_ || healthy_with_room(id, st_.devices.at(id));
+  }
 
-std::int32_t least_loaded(const balancer_state& st, const std::vector<std::int32_t>& ids) {
-  auto best = ids.front();
-  for (auto id : ids)
-    if (estimated_free(st.devices.at(id)) > estimated_free(st.devices.at(best)))
+private:
+  bool healthy_with_room(std::int32_t id, const device_entry& d) const {
+    return !was_tried(tried_, id) && !is_critical(st_, id) && estimated_free(d) >= size_;
+  }
+  const balancer_state& st_;
+  std::uint64_t size_;
+  const std::vector<std::int32_t>& tried_;
+  bool only_healthy_ = false;
+};
+
+/// The eligible device with the most estimated free bytes; -1 if none is eligible.
+std::int32_t least_loaded(const balancer_state& st, const eligibility& eligible) {
+  std::int32_t best = -1;
+  std::uint64_t best_free = 0;
+  for (auto& [id, d] : st.devices) {
+    if (!eligible(id))
+      continue;
+    auto free = estimated_free(d);
+    if (best < 0 || free > best_free) {
       best = id;
+      best_free = free;
+    }
+  }
   return best;
 }
 
-std::int32_t round_robin(balancer_state& st, const std::vector<std::int32_t>& ids) {
-  std::vector<std::int32_t> order;
-  for (auto& [id, d] : st.devices)
-    order.push_back(id);
-  for (std::size_t k = 0; k < order.size(); ++k) {
-    auto pos = (st.next_round_robin + k) % order.size();
-    if (std::find(ids.begin(), ids.end(), order[pos]) != ids.end()) {
+std::int32_t round_robin(balancer_state& st, const eligibility& eligible) {
+  auto count = st.devices.size();
+  for (std::size_t k = 0; k < count; ++k) {
+    auto pos = (st.next_round_robin + k) % count;
+    auto id = std::next(st.devices.begin(), static_cast<std::ptrdiff_t>(pos))->first;
+    if (eligible(id)) {
       st.next_round_robin = pos + 1;
-      return order[pos];
+      return id;
     }
   }
-  return ids.front();  // unreachable: ids is a non-empty subset of order
+  return -1;
 }
 
 /// The tag's device unless it is critical while others have room, or was tried.
 std::int32_t tag_affinity(balancer_state& st, const std::string& tag,
-                          const std::vector<std::int32_t>& ids,
-                          const std::vector<std::int32_t>& tried) {
+                          const eligibility& eligible, const std::vector<std::int32_t>& tried) {
   auto i = st.affinity.find(tag);
   bool pinned = i != st.affinity.end() && st.devices.count(i->second) != 0;
   if (pinned && !was_tried(tried, i->second) &&
-      (!is_critical(st, i->second) ||
-       std::find(ids.begin(), ids.end(), i->second) != ids.end()))
+      (!is_critical(st, i->second) || eligible(i->second)))
     return i->second;
-  if (pinned)
-    return least_loaded(st, ids);  // its device is critical or tried: elsewhere this time
-  auto chosen = least_loaded(st, ids);
-  st.affinity[tag] = chosen;
-  return chosen;
+  auto chosen = least_loaded(st, eligible);
+  if (!pinned && chosen >= 0)
+    st.affinity[tag] = chosen;
+  return chosen;  // a pinned tag whose device is critical or tried: elsewhere this time
 }
 
 } // namespace
@@ -92,14 +111,19 @@ caf::expected<std::int32_t> route(balancer_state& st, const allocation_request& 
   }
   if (st.devices.empty())
     return make_error(gpumem_errc::no_device_available, "the balancer has no devices");
-  auto ids = candidates(st, request.size, tried);
-  if (ids.empty())
-    return make_error(gpumem_errc::no_device_available, "every device was tried");
+  eligibility eligible(st, request.size, tried);
+  std::int32_t chosen = -1;
   switch (st.options.routing) {
-    case routing_policy::least_loaded: return least_loaded(st, ids);
-    case routing_policy::round_robin: return round_robin(st, ids);
-    case routing_policy::tag_affinity: return tag_affinity(st, request.tag, ids, tried);
+    case routing_policy::least_loaded: chosen = least_loaded(st, eligible); break;
+    case routing_policy::round_robin: chosen = round_robin(st, eligible); break;
+    case routing_policy::tag_affinity:
+      chosen = tag_affinity(st, request.tag, eligible, tried);
+      break;
   }
+  if (chosen >= 0)
+    return chosen;
+  if (!tried.empty())
+    return make_error(gpumem_errc::no_device_available, "every device was tried");
   return make_error(gpumem_errc::invalid_config, "unknown routing policy");
 }
 

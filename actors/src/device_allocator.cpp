@@ -114,11 +114,13 @@ do_batch(device_allocator_state& st, const batch_allocation_request& batch) {
         spdlog::error("device {}: batch roll-back could not free region {}: {}", st.device,
                       i->region, freed.error().to_string());
   };
-  // Refuse a batch that needs a sleeping tag before allocating anything.
-  for (const auto& request : batch.requests)
-    if (!request.tag.empty() && st.engine->tag_asleep(request.tag))
-      return make_error(gpumem_errc::tag_asleep,
-                        "batch: tag '" + request.tag + "' is asleep");
+  // Refuse a batch that needs a sleeping tag before allocating anything (an awake
+  // engine has none).
+  if (st.engine->state() != core::engine_state::awake)
+    for (const auto& request : batch.requests)
+      if (!request.tag.empty() && st.engine->tag_asleep(request.tag))
+        return make_error(gpumem_errc::tag_asleep,
+                          "batch: tag '" + request.tag + "' is asleep");
   for (std::size_t i = 0; i < batch.requests.size(); ++i) {
     auto r = do_allocate(st, batch.requests[i]);
     if (!r) {
@@ -143,16 +145,18 @@ caf::expected<ok_atom> do_batch_free(device_allocator_state& st,
   ids.reserve(batch.regions.size());
   for (std::size_t i = 0; i < batch.regions.size(); ++i) {
     const auto& h = batch.regions[i];
-    auto prefix = "batch free: region " + std::to_string(i) + " of " +
-                  std::to_string(batch.regions.size()) + " (id " + std::to_string(h.region) +
-                  "): ";
+    auto refuse = [&](gpumem_errc code, const std::string& why) {
+      return make_error(code, "batch free: region " + std::to_string(i) + " of " +
+                                std::to_string(batch.regions.size()) + " (id " +
+                                std::to_string(h.region) + "): " + why + "; nothing freed");
+    };
     if (h.device != st.device)
-      return make_error(gpumem_errc::unknown_device,
-                        prefix + "belongs to device " + std::to_string(h.device) +
-                          ", not device " + std::to_string(st.device) + "; nothing freed");
+      return refuse(gpumem_errc::unknown_device, "belongs to device " +
+                                                   std::to_string(h.device) +
+                                                   ", not device " + std::to_string(st.device));
     if (auto live = st.engine->can_deallocate(h.region); !live)
-      return make_error(gpumem_code(to_error(live.error())).value_or(gpumem_errc::unknown_region),
-                        prefix + live.error().message() + "; nothing freed");
+      return refuse(gpumem_code(to_error(live.error())).value_or(gpumem_errc::unknown_region),
+                    live.error().message());
     ids.push_back(h.region);
   }
   std::sort(ids.begin(), ids.end());
@@ -379,8 +383,8 @@ void on_pressure(device_allocator_pointer self, const pressure_event& event) {
 
 behavior_type make_behavior(device_allocator_pointer self, allocator_phase phase) {
   return {
-    [=](allocate_atom, allocation_request request) -> caf::result<region_handle> {
-      return serve<region_handle>(self, phase, [self, request] {
+    [=](allocate_atom, allocation_request& request) -> caf::result<region_handle> {
+      return serve<region_handle>(self, phase, [self, request = std::move(request)] {
         return do_allocate(self->state, request);
       });
     },
@@ -398,13 +402,13 @@ behavior_type make_behavior(device_allocator_pointer self, allocator_phase phase
                             [self, id] { return done(self->state.engine->touch(id)); });
     },
     [=](batch_allocate_atom,
-        batch_allocation_request batch) -> caf::result<batch_allocation_response> {
-      return serve<batch_allocation_response>(self, phase, [self, batch] {
+        batch_allocation_request& batch) -> caf::result<batch_allocation_response> {
+      return serve<batch_allocation_response>(self, phase, [self, batch = std::move(batch)] {
         return do_batch(self->state, batch);
       });
     },
-    [=](batch_deallocate_atom, batch_deallocation_request batch) -> caf::result<ok_atom> {
-      return serve<ok_atom>(self, phase, [self, batch] {
+    [=](batch_deallocate_atom, batch_deallocation_request& batch) -> caf::result<ok_atom> {
+      return serve<ok_atom>(self, phase, [self, batch = std::move(batch)] {
         return do_batch_free(self->state, batch);
       });
     },
