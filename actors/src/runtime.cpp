@@ -104,11 +104,12 @@ runtime_result runtime::create(caf::actor_system& sys, const runtime_config& con
                                         "the balancer did not add the device: " + sys.render(e)};
                });
   }
+  // Each allocator hears of its own device only (device -1: the balancer, of all).
   auto subscribe = [&](const messages::pressure_subscriber_actor& who, std::int32_t device,
                        const char* what) {
     if (failed)
       return;
-    self->request(rt->monitor_, timeout, messages::subscribe_atom::value, who)
+    self->request(rt->monitor_, timeout, messages::subscribe_atom::value, who, device)
       .receive([](messages::ok_atom) {},
                [&](caf::error& e) {
                  failed = runtime_error{stage::actors, device,

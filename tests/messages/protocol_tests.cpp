@@ -283,6 +283,13 @@ monitor_stub(pressure_monitor_actor::stateful_pointer<monitor_state> self, spawn
       self->send(s, sample_event());  // tell the new subscriber at once
       return ok_atom::value;
     },
+    [=](subscribe_atom, pressure_subscriber_actor s, std::int32_t device) -> caf::result<ok_atom> {
+      if (device != 3 && device != every_device)
+        return make_error(gpumem_errc::unknown_device, "no device " + std::to_string(device));
+      self->state.subscribers.push_back(s);
+      self->send(s, sample_event(device == every_device ? 3 : device));
+      return ok_atom::value;
+    },
     [=](unsubscribe_atom, const pressure_subscriber_actor& s) -> caf::result<ok_atom> {
       auto& subs = self->state.subscribers;
       for (auto i = subs.begin(); i != subs.end(); ++i)
@@ -645,5 +652,18 @@ TEST_CASE("every message crosses the wire between two actor systems", "[messages
     status = ask<pressure_monitor_status>(self, mon, status_atom::value);
     REQUIRE(status);
     CHECK(status->subscribers == 0);
+
+    // One device's events: the device number travels, and so does a refusal.
+    CHECK(ask<ok_atom>(self, mon, subscribe_atom::value, b.subscriber, std::int32_t{3}));
+    event.reset();
+    self->receive([&](pressure_event& e) { event = e; },
+                  caf::after(request_timeout) >> [] {});
+    REQUIRE(event);
+    CHECK(*event == sample_event(3));
+    auto refused = ask_error<ok_atom>(self, mon, subscribe_atom::value, b.subscriber,
+                                      std::int32_t{9});
+    CHECK(refused == gpumem_errc::unknown_device);
+    CHECK(error_message(refused) == "no device 9");
+    CHECK(ask<ok_atom>(self, mon, unsubscribe_atom::value, b.subscriber));
   }
 }

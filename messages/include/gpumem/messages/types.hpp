@@ -15,6 +15,8 @@ namespace gpumem::messages {
 
 /// A device_hint that lets the balancer choose the device.
 inline constexpr std::int32_t any_device = -1;
+/// A pressure subscription's device that means every device the monitor watches.
+inline constexpr std::int32_t every_device = -1;
 
 // -- enums (sent as their underlying integer; to_string for logs and deep_to_string)
 
