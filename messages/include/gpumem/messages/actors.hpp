@@ -50,7 +50,8 @@ using device_allocator_actor = caf::typed_actor<
   caf::replies_to<info_atom>::with<device_info>,
   // The allocator's state of the moment.
   caf::replies_to<status_atom>::with<device_status>>
-  // Reacts to pressure (trims on warning, offloads on critical) as a subscriber.
+  // Reacts to its device's pressure: trims at warning; defragments, then offloads LRU
+  // offloadable tags to host at critical; wakes them back at normal.
   ::extend_with<pressure_subscriber_actor>;
 
 /// Routes requests over the devices it was given.
