@@ -43,6 +43,8 @@ runtime_result runtime::create(caf::actor_system& sys, const runtime_config& con
   using stage = runtime_error::stage;
   if (options.timeout <= std::chrono::milliseconds::zero())
     options.timeout = std::chrono::milliseconds{10000};
+  // The configured level holds for everything that follows, start-up included.
+  spdlog::set_level(config.log_level);
   std::unique_ptr<runtime> rt(new runtime(sys, config, options));
 
   // The device layer.

@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "gpumem/actors/runtime.hpp"
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/messages/all.hpp"
@@ -240,6 +242,16 @@ TEST_CASE("runtime: each allocator hears of its own device's pressure only", "[r
 
   for (auto c : taken)
     (void)backend.release_chunk(c);
+}
+
+TEST_CASE("runtime: create applies the configured log level", "[runtime]") {
+  auto config = two_host_devices();
+  config.log_level = spdlog::level::warn;
+  {
+    fixture f{config};
+    CHECK(spdlog::get_level() == spdlog::level::warn);
+  }
+  spdlog::set_level(spdlog::level::info);
 }
 
 TEST_CASE("runtime: the destructor alone shuts down", "[runtime]") {
