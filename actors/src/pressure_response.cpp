@@ -127,7 +127,7 @@ void at_warning(device_allocator_pointer self, pressure_level previous, std::int
 }
 
 void at_critical(device_allocator_pointer self, const pressure_event& event,
-                 std::int64_t started) {
+                 pressure_level previous, std::int64_t started) {
   auto& st = self->state;
   auto d = st.engine->defragment();
   auto released = d.bytes_released_cached + d.bytes_released_tails;
@@ -140,7 +140,7 @@ void at_critical(device_allocator_pointer self, const pressure_event& event,
     spdlog::info("device {}: pressure {} -> critical: defragmented, released {} B cached and "
                  "{} B of tails (fragmentation {:.3f} -> {:.3f}) {:.3f} ms after the level "
                  "change; {}",
-                 st.device, to_string(event.previous), d.bytes_released_cached,
+                 st.device, to_string(previous), d.bytes_released_cached,
                  d.bytes_released_tails, d.fragmentation_before, d.fragmentation_after,
                  defragmented_ms,
                  st.options.pressure.offload_at_critical ? "nothing to offload"
@@ -154,7 +154,7 @@ void at_critical(device_allocator_pointer self, const pressure_event& event,
     record(st, released, defragmented_ms);
     spdlog::warn("device {}: pressure {} -> critical: defragmented, released {} B in {:.3f} "
                  "ms; offloading {} refused: {}",
-                 st.device, to_string(event.previous), released, defragmented_ms, join(tags),
+                 st.device, to_string(previous), released, defragmented_ms, join(tags),
                  begun.error().to_string());
     return;
   }
@@ -163,7 +163,7 @@ void at_critical(device_allocator_pointer self, const pressure_event& event,
   st.response.defragmented_ms = defragmented_ms;
   spdlog::info("device {}: pressure {} -> critical: defragmented, released {} B; offloading "
                "{} to host, least recently used first",
-               st.device, to_string(event.previous), released, join(tags));
+               st.device, to_string(previous), released, join(tags));
   enter_transition(self, core::transition_kind::sleep, transition_origin::pressure);
 }
 
@@ -224,7 +224,7 @@ void on_pressure(device_allocator_pointer self, const pressure_event& event) {
       at_warning(self, previous, started);
       break;
     case pressure_level::critical:
-      at_critical(self, event, started);
+      at_critical(self, event, previous, started);
       break;
   }
 }
