@@ -13,6 +13,7 @@
 #include <caf/type_erased_tuple.hpp>
 #include <spdlog/spdlog.h>
 
+#include "device_allocator_detail.hpp"
 #include "protocol_convert.hpp"
 
 namespace gpumem::actors {
@@ -217,28 +218,43 @@ void retry_parked(device_allocator_pointer self) {
     p.run();  // parks itself again while its tag sleeps
 }
 
+const char* transition_name(core::transition_kind kind, transition_origin origin) {
+  if (origin == transition_origin::pressure)
+    return kind == core::transition_kind::sleep ? "offload" : "wake of offloaded tags";
+  return kind == core::transition_kind::sleep ? "sleep" : "wake";
+}
+
 void finish_transition(device_allocator_pointer self,
                        core::engine_result<core::transition_report> r) {
   auto& st = self->state;
   auto rp = std::move(st.transition_promise);
   st.transition_promise = {};
   auto kind = st.transition;
-  const char* what = kind == core::transition_kind::sleep ? "sleep" : "wake";
+  auto origin = st.origin;
+  const char* what = transition_name(kind, origin);
   enter_phase(self, resting_phase(st));
-  if (r) {
+  if (r)
     spdlog::info("device {}: {} done in {:.3f} s ({} polls): backed up {} B, discarded {} B, "
                  "released {} B, mapped {} B, restored {} B",
                  st.device, what, r->seconds, st.polls, r->bytes_backed_up,
                  r->bytes_discarded, r->bytes_released, r->bytes_mapped, r->bytes_restored);
-    rp.deliver(to_message(*r, st.device));
-  } else {
+  else
     spdlog::warn("device {}: {} failed and was rolled back: {}", st.device, what,
                  r.error().to_string());
+  if (origin == transition_origin::pressure) {
+    detail::pressure_transition_done(self, kind, r);
+  } else if (r) {
+    if (kind == core::transition_kind::wake)
+      detail::client_woke(st, r->tags);
+    rp.deliver(to_message(*r, st.device));
+  } else {
     rp.deliver(to_error(r.error()));
   }
   if (kind == core::transition_kind::wake)
     retry_parked(self);
   replay(self);
+  if (st.phase != allocator_phase::transition)
+    detail::after_transition(self);
 }
 
 void on_poll(device_allocator_pointer self) {
@@ -264,12 +280,8 @@ void begin_transition(device_allocator_pointer self, core::transition_kind kind,
     rp.deliver(to_error(begun.error()));
     return;
   }
-  st.transition = kind;
   st.transition_promise = std::move(rp);
-  st.polls = 0;
-  enter_phase(self, allocator_phase::transition);
-  spdlog::info("device {}: {} begins", st.device, what);
-  schedule_poll(self);
+  detail::enter_transition(self, kind, transition_origin::client);
 }
 
 void start_sleep(device_allocator_pointer self, const sleep_policy& policy,
@@ -321,6 +333,7 @@ device_status status_of(const device_allocator_state& st) {
   result.physical_bytes = st.engine->physical_bytes();
   result.pending_requests = st.queued.size() + st.parked.size();
   result.fragmentation = st.engine->fragmentation();
+  detail::add_response_status(st, result);
   return result;
 }
 
@@ -342,41 +355,6 @@ device_info info_of(const device_allocator_state& st) {
     }
   }
   return result;
-}
-
-void on_pressure(device_allocator_pointer self, const pressure_event& event) {
-  auto& st = self->state;
-  if (event.device != st.device) {
-    spdlog::warn("device {}: ignored a pressure event for device {}", st.device, event.device);
-    return;
-  }
-  auto previous = st.pressure;
-  st.pressure = event.level;
-  if (st.phase == allocator_phase::transition) {
-    spdlog::info("device {}: pressure {} -> {} during a transition; no reaction", st.device,
-                 to_string(previous), to_string(event.level));
-    return;
-  }
-  switch (event.level) {
-    case pressure_level::normal:
-      spdlog::info("device {}: pressure {} -> normal", st.device, to_string(previous));
-      break;
-    case pressure_level::warning: {
-      auto r = st.engine->trim();
-      spdlog::info("device {}: pressure {} -> warning: trimmed {} B in {} segments",
-                   st.device, to_string(previous), r.bytes_released, r.segments_released);
-      break;
-    }
-    case pressure_level::critical: {
-      // Offloading LRU regions of offloadable tags is not done yet.
-      auto r = st.engine->defragment();
-      spdlog::info("device {}: pressure {} -> critical: defragmented, released {} B cached "
-                   "and {} B of tails, fragmentation {:.3f} -> {:.3f}",
-                   st.device, to_string(previous), r.bytes_released_cached,
-                   r.bytes_released_tails, r.fragmentation_before, r.fragmentation_after);
-      break;
-    }
-  }
 }
 
 // -- the behaviors -------------------------------------------------------------------
@@ -442,11 +420,22 @@ behavior_type make_behavior(device_allocator_pointer self, allocator_phase phase
     },
     [=](info_atom) -> device_info { return info_of(self->state); },
     [=](status_atom) -> device_status { return status_of(self->state); },
-    [=](pressure_event event) { on_pressure(self, event); },
+    [=](pressure_event event) { detail::on_pressure(self, event); },
   };
 }
 
 } // namespace
+
+void detail::enter_transition(device_allocator_pointer self, core::transition_kind kind,
+                              transition_origin origin) {
+  auto& st = self->state;
+  st.transition = kind;
+  st.origin = origin;
+  st.polls = 0;
+  enter_phase(self, allocator_phase::transition);
+  spdlog::info("device {}: {} begins", st.device, transition_name(kind, origin));
+  schedule_poll(self);
+}
 
 const char* to_string(allocator_phase phase) noexcept {
   switch (phase) {

@@ -44,11 +44,19 @@ void schedule_poll(pressure_monitor_pointer self) {
                          poll_atom::value);
 }
 
+std::size_t subscribers_of(const pressure_monitor_state& st, std::int32_t device) {
+  return static_cast<std::size_t>(std::count_if(
+    st.subscribers.begin(), st.subscribers.end(), [&](const auto& s) { return s.covers(device); }));
+}
+
+/// Tells every subscriber of the event's device.
 void broadcast(pressure_monitor_pointer self, const pressure_event& event) {
   auto& st = self->state;
   for (auto& sub : st.subscribers)
-    self->send(sub, event);
-  st.events_sent += st.subscribers.size();
+    if (sub.covers(event.device)) {
+      self->send(sub.handle, event);
+      ++st.events_sent;
+    }
 }
 
 /// Reads one device; on a level change updates the reading and tells every subscriber.
@@ -84,7 +92,7 @@ void read_device(pressure_monitor_pointer self, pressure_monitor_state::device_r
                "subscriber(s)",
                device, to_string(reading.previous), to_string(reading.level),
                100.0 * used_fraction(reading), reading.available_bytes, reading.total_bytes,
-               st.subscribers.size());
+               subscribers_of(st, device));
   broadcast(self, reading);
 }
 
@@ -107,31 +115,68 @@ bool same_actor(const pressure_subscriber_actor& a, const caf::actor_addr& b) {
   return a.address() == b;
 }
 
+/// `sub` hears of `device` from now on (every_device: of all). Answers ok, or
+/// unknown_device for a device the monitor does not watch.
+caf::result<ok_atom> subscribe(pressure_monitor_pointer self, pressure_subscriber_actor sub,
+                               std::int32_t device) {
+  auto& st = self->state;
+  auto watched = std::any_of(st.devices.begin(), st.devices.end(),
+                             [&](const auto& d) { return d.latest.device == device; });
+  if (device != every_device && !watched) {
+    std::string list;
+    for (const auto& d : st.devices)
+      list += (list.empty() ? "" : ", ") + std::to_string(d.latest.device);
+    return make_error(gpumem_errc::unknown_device,
+                      "pressure monitor: device " + std::to_string(device) +
+                        " is not watched (watching " + list + "; -1: every device)");
+  }
+  if (!sub)
+    return ok_atom::value;
+  auto i = std::find_if(st.subscribers.begin(), st.subscribers.end(),
+                        [&](const auto& x) { return x.handle == sub; });
+  if (i == st.subscribers.end()) {
+    self->monitor(sub);
+    st.subscribers.push_back({sub, false, {}});
+    i = std::prev(st.subscribers.end());
+  } else if (i->all_devices || (device != every_device && i->covers(device))) {
+    return ok_atom::value;  // already hears of it
+  }
+  auto before = *i;
+  if (device == every_device) {
+    i->all_devices = true;
+    i->devices.clear();
+  } else {
+    i->devices.push_back(device);
+  }
+  if (device == every_device)
+    spdlog::info("pressure: subscriber {} hears of every device ({} subscriber(s))", sub.id(),
+                 st.subscribers.size());
+  else
+    spdlog::info("pressure: subscriber {} hears of device {} ({} subscriber(s))", sub.id(),
+                 device, st.subscribers.size());
+  // It learns at once of every device it newly covers that is under pressure.
+  for (const auto& d : st.devices)
+    if (d.latest.level != pressure_level::normal && !before.covers(d.latest.device) &&
+        i->covers(d.latest.device)) {
+      self->send(sub, d.latest);
+      ++st.events_sent;
+    }
+  return ok_atom::value;
+}
+
 messages::pressure_monitor_actor::behavior_type make_behavior(pressure_monitor_pointer self) {
   return {
-    [=](subscribe_atom, pressure_subscriber_actor sub) -> ok_atom {
-      auto& st = self->state;
-      if (!sub)
-        return ok_atom::value;
-      auto known = std::any_of(st.subscribers.begin(), st.subscribers.end(),
-                               [&](const auto& x) { return x == sub; });
-      if (known)
-        return ok_atom::value;
-      self->monitor(sub);
-      st.subscribers.push_back(sub);
-      spdlog::info("pressure: subscriber {} joins ({} in all)", sub.id(),
-                   st.subscribers.size());
-      // A late subscriber learns at once of every device under pressure.
-      for (const auto& d : st.devices)
-        if (d.latest.level != pressure_level::normal) {
-          self->send(sub, d.latest);
-          ++st.events_sent;
-        }
-      return ok_atom::value;
+    [=](subscribe_atom, pressure_subscriber_actor sub) -> caf::result<ok_atom> {
+      return subscribe(self, std::move(sub), every_device);
+    },
+    [=](subscribe_atom, pressure_subscriber_actor sub,
+        std::int32_t device) -> caf::result<ok_atom> {
+      return subscribe(self, std::move(sub), device);
     },
     [=](unsubscribe_atom, pressure_subscriber_actor sub) -> ok_atom {
       auto& st = self->state;
-      auto i = std::find(st.subscribers.begin(), st.subscribers.end(), sub);
+      auto i = std::find_if(st.subscribers.begin(), st.subscribers.end(),
+                            [&](const auto& x) { return x.handle == sub; });
       if (i != st.subscribers.end()) {
         self->demonitor(sub.address());
         st.subscribers.erase(i);
@@ -173,6 +218,10 @@ std::string validate_devices(cuda::device_backend& backend,
 }
 
 } // namespace
+
+bool pressure_monitor_state::subscriber::covers(std::int32_t device) const {
+  return all_devices || std::find(devices.begin(), devices.end(), device) != devices.end();
+}
 
 pressure_settings pressure_settings::from(const pressure_config& config) {
   pressure_settings result;
@@ -243,7 +292,7 @@ pressure_monitor(pressure_monitor_pointer self, cuda::device_backend* backend,
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& subs = self->state.subscribers;
     auto i = std::find_if(subs.begin(), subs.end(),
-                          [&](const auto& x) { return same_actor(x, msg.source); });
+                          [&](const auto& x) { return same_actor(x.handle, msg.source); });
     if (i != subs.end()) {
       subs.erase(i);
       spdlog::info("pressure: a subscriber died ({} left)", subs.size());

@@ -43,6 +43,8 @@ runtime_result runtime::create(caf::actor_system& sys, const runtime_config& con
   using stage = runtime_error::stage;
   if (options.timeout <= std::chrono::milliseconds::zero())
     options.timeout = std::chrono::milliseconds{10000};
+  // The configured level holds for everything that follows, start-up included.
+  spdlog::set_level(config.log_level);
   std::unique_ptr<runtime> rt(new runtime(sys, config, options));
 
   // The device layer.
@@ -77,6 +79,7 @@ runtime_result runtime::create(caf::actor_system& sys, const runtime_config& con
   device_allocator_options allocator_options;
   allocator_options.while_asleep = config.while_asleep;
   allocator_options.backend = rt->backend_.get();
+  allocator_options.pressure = pressure_response::from(config.pressure);
   for (int d = 0; d < *count; ++d)
     rt->allocators_.push_back(sys.spawn(actors::device_allocator, std::move(engines[d]),
                                         std::int32_t{d}, allocator_options));
@@ -106,11 +109,12 @@ runtime_result runtime::create(caf::actor_system& sys, const runtime_config& con
                                         "the balancer did not add the device: " + sys.render(e)};
                });
   }
+  // Each allocator hears of its own device only (device -1: the balancer, of all).
   auto subscribe = [&](const messages::pressure_subscriber_actor& who, std::int32_t device,
                        const char* what) {
     if (failed)
       return;
-    self->request(rt->monitor_, timeout, messages::subscribe_atom::value, who)
+    self->request(rt->monitor_, timeout, messages::subscribe_atom::value, who, device)
       .receive([](messages::ok_atom) {},
                [&](caf::error& e) {
                  failed = runtime_error{stage::actors, device,

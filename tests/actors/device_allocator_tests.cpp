@@ -1,148 +1,27 @@
-// The device allocator actor under CAF's deterministic test coordinator: nothing runs
-// unless the test says so, so a transition is caught in the middle and the order of
-// replies is exact. A host backend with one emulated device backs the engine.
+// The device allocator actor under CAF's deterministic test coordinator: every request
+// and error, sleep and wake, requests queued or failed during a transition, faults
+// during wake. Its pressure responses are in pressure_response_tests.cpp.
 
 #include <catch2/catch.hpp>
 
 #include <caf/all.hpp>
 
-#include <chrono>
 #include <cstdint>
-#include <cstring>
-#include <memory>
-#include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
-#include "gpumem/actors/device_allocator.hpp"
 #include "gpumem/core/engine.hpp"
 #include "gpumem/cuda/byte_units.hpp"
-#include "gpumem/cuda/host_backend.hpp"
 #include "gpumem/messages/all.hpp"
 
-#include "actors/actor_test_support.hpp"
+#include "actors/allocator_fixture.hpp"
 
 namespace {
 
 using namespace gpumem;
 using namespace gpumem::messages;
-using test::reply;
+using namespace gpumem::test::allocator;
 using actors::asleep_behaviour;
-using std::chrono::steady_clock;
-
-constexpr std::size_t capacity = 256 * MiB;
-constexpr std::size_t granularity = 2 * MiB;
-
-struct fixture {
-  // The backend outlives the actor system (and with it the engine).
-  cuda::host_backend backend;
-  caf::actor_system_config cfg;
-  caf::actor_system sys;
-  caf::scheduler::test_coordinator& sched;
-  caf::scoped_actor self;
-  device_allocator_actor aut;
-
-  explicit fixture(asleep_behaviour mode = asleep_behaviour::queue)
-    : backend(test::host_devices(1, capacity, granularity)),
-      sys(test::testing_config(cfg)),
-      sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
-      self(sys, true) {
-    auto made = core::engine::create(backend, core::engine_config{});
-    REQUIRE(made.ok());
-    actors::device_allocator_options options;
-    options.while_asleep = mode;
-    options.backend = &backend;
-    aut = sys.spawn(actors::device_allocator, std::move(made).value(), std::int32_t{0},
-                    options);
-    sched.run();
-  }
-
-  ~fixture() {
-    self->send_exit(aut, caf::exit_reason::user_shutdown);
-    sched.run();
-  }
-
-  /// Sends a request; the actor does not run until run()/drive().
-  template <class... Ts>
-  void send(Ts&&... xs) {
-    self->send(aut, std::forward<Ts>(xs)...);
-  }
-
-  /// The next reply in self's mailbox, if there is one.
-  template <class T>
-  reply<T> next() {
-    reply<T> r;
-    self->receive([&](T& x) { r.value = std::move(x); },
-                  [&](caf::error& e) { r.error = std::move(e); },
-                  caf::after(std::chrono::seconds(0)) >> [] {});
-    return r;
-  }
-
-  /// Runs the actor and fires its poll timers until nothing is left to do.
-  void drive() {
-    auto deadline = steady_clock::now() + std::chrono::seconds(5);
-    while (steady_clock::now() < deadline) {
-      sched.run();
-      if (sched.trigger_timeouts() == 0 && !sched.has_job())
-        return;
-    }
-    FAIL("the actor did not settle within 5 s");
-  }
-
-  /// Sends a request, drives the actor to the end, and returns the reply.
-  template <class T, class... Ts>
-  reply<T> ask(Ts&&... xs) {
-    send(std::forward<Ts>(xs)...);
-    drive();
-    auto r = next<T>();
-    REQUIRE(r.answered());
-    return r;
-  }
-
-  template <class T, class... Ts>
-  T must(Ts&&... xs) {
-    auto r = ask<T>(std::forward<Ts>(xs)...);
-    INFO((r.error ? sys.render(*r.error) : std::string{"ok"}));
-    REQUIRE(r.value);
-    return std::move(*r.value);
-  }
-
-  region_handle allocate(std::uint64_t size, std::string tag = "default",
-                         strategy how = strategy::pooled) {
-    allocation_request request;
-    request.size = size;
-    request.tag = std::move(tag);
-    request.how = how;
-    return must<region_handle>(allocate_atom::value, request);
-  }
-
-  statistics stats() { return must<statistics>(stats_atom::value); }
-  device_status status() { return must<device_status>(status_atom::value); }
-};
-
-allocation_request request_of(std::uint64_t size, std::string tag = "default",
-                              strategy how = strategy::pooled) {
-  allocation_request request;
-  request.size = size;
-  request.tag = std::move(tag);
-  request.how = how;
-  return request;
-}
-
-void fill(const region_handle& r, unsigned char seed) {
-  auto* p = reinterpret_cast<unsigned char*>(static_cast<std::uintptr_t>(r.address));
-  for (std::uint64_t i = 0; i < r.requested; ++i)
-    p[i] = static_cast<unsigned char>(seed + i * 7);
-}
-
-bool intact(const region_handle& r, unsigned char seed) {
-  auto* p = reinterpret_cast<const unsigned char*>(static_cast<std::uintptr_t>(r.address));
-  for (std::uint64_t i = 0; i < r.requested; ++i)
-    if (p[i] != static_cast<unsigned char>(seed + i * 7))
-      return false;
-  return true;
-}
 
 } // namespace
 
@@ -465,33 +344,6 @@ TEST_CASE("a fault during wake is answered; the device stays asleep and wakes la
   CHECK(woke.bytes_restored >= w.requested);
   CHECK(fx.status().state == device_state::awake);
   CHECK(intact(w, 77));
-}
-
-TEST_CASE("a pressure warning trims the cache; critical defragments",
-          "[actors][allocator][pressure]") {
-  fixture fx;
-  auto a = fx.allocate(8 * MiB, "activations");
-  fx.allocate(1 * MiB, "weights");
-  fx.must<ok_atom>(deallocate_atom::value, a.region);
-  REQUIRE(fx.stats().total.cached.current > 0);
-
-  pressure_event event;
-  event.device = 0;
-  event.total_bytes = capacity;
-  event.level = pressure_level::warning;
-  fx.send(event);
-  fx.drive();
-  auto s = fx.stats();
-  CHECK(s.total.cached.current == 0);
-  CHECK(s.trims == 1);
-  CHECK(fx.status().pressure == pressure_level::warning);
-
-  event.previous = pressure_level::warning;
-  event.level = pressure_level::critical;
-  fx.send(event);
-  fx.drive();
-  CHECK(fx.stats().defragmentations == 1);
-  CHECK(fx.status().pressure == pressure_level::critical);
 }
 
 TEST_CASE("trim and defragment answer reports", "[actors][allocator]") {

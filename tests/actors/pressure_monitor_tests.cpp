@@ -176,6 +176,26 @@ struct fixture {
     return sub;
   }
 
+  /// A subscriber to one device's events.
+  pressure_subscriber_actor subscriber(event_log log, std::int32_t device) {
+    auto sub = sys.spawn(recorder, std::move(log));
+    sched.run();
+    REQUIRE(ask<ok_atom>(subscribe_atom::value, sub, device) == ok_atom::value);
+    return sub;
+  }
+
+  /// The error a request is answered with (FAIL if it is a value or nothing).
+  template <class... Ts>
+  caf::error refusal(Ts&&... xs) {
+    self->send(monitor, std::forward<Ts>(xs)...);
+    sched.run();
+    std::optional<caf::error> error;
+    self->receive([&](ok_atom) {}, [&](caf::error& e) { error = std::move(e); },
+                  caf::after(std::chrono::seconds(0)) >> [] {});
+    REQUIRE(error);
+    return std::move(*error);
+  }
+
   pressure_monitor_status status() { return ask<pressure_monitor_status>(status_atom::value); }
   std::vector<pressure_event> readings() {
     return ask<std::vector<pressure_event>>(pressure_atom::value);
@@ -397,6 +417,78 @@ TEST_CASE("a late subscriber is told at once of devices under pressure", "[actor
   fx.sched.run();
   REQUIRE(log->size() == 1);
   check_event(log->back(), 1, pressure_level::normal, pressure_level::warning, 40 * MiB);
+}
+
+TEST_CASE("a per-device subscriber hears of its own device only", "[actors][pressure]") {
+  fixture fx;
+  auto only0 = std::make_shared<std::vector<pressure_event>>();
+  auto only1 = std::make_shared<std::vector<pressure_event>>();
+  auto all = std::make_shared<std::vector<pressure_event>>();
+  fx.subscriber(only0, 0);
+  fx.subscriber(only1, 1);
+  fx.subscriber(all, every_device);
+
+  fx.hold(1, 32 * MiB);  // device 1: warning
+  fx.tick();
+  CHECK(only0->empty());
+  REQUIRE(only1->size() == 1);
+  check_event(only1->back(), 1, pressure_level::normal, pressure_level::warning, 32 * MiB);
+  CHECK(all->size() == 1);
+
+  fx.hold(0, 48 * MiB);  // device 0: critical
+  fx.tick();
+  REQUIRE(only0->size() == 1);
+  check_event(only0->back(), 0, pressure_level::normal, pressure_level::critical, 48 * MiB);
+  CHECK(only1->size() == 1);
+  CHECK(all->size() == 2);
+  auto st = fx.status();
+  CHECK(st.subscribers == 3);
+  CHECK(st.events_sent == 4);  // each event to its device's two subscribers
+}
+
+TEST_CASE("subscribing to another device adds it, and tells of it at once if under pressure",
+          "[actors][pressure]") {
+  fixture fx;
+  fx.hold(1, 40 * MiB);
+  fx.tick();
+  auto log = std::make_shared<std::vector<pressure_event>>();
+  auto sub = fx.subscriber(log, 0);
+  fx.sched.run();
+  CHECK(log->empty());  // device 0 is normal; device 1 is not its business
+
+  REQUIRE(fx.ask<ok_atom>(subscribe_atom::value, sub, std::int32_t{1}) == ok_atom::value);
+  fx.sched.run();
+  REQUIRE(log->size() == 1);
+  check_event(log->back(), 1, pressure_level::normal, pressure_level::warning, 40 * MiB);
+  // Again, or for every device it already hears of: no repeat.
+  REQUIRE(fx.ask<ok_atom>(subscribe_atom::value, sub, std::int32_t{1}) == ok_atom::value);
+  REQUIRE(fx.ask<ok_atom>(subscribe_atom::value, sub, std::int32_t{0}) == ok_atom::value);
+  fx.sched.run();
+  CHECK(log->size() == 1);
+  CHECK(fx.status().subscribers == 1);
+
+  // Unsubscribe removes it from both devices.
+  REQUIRE(fx.ask<ok_atom>(unsubscribe_atom::value, sub) == ok_atom::value);
+  fx.hold(0, 32 * MiB);
+  fx.hold(1, 0);
+  fx.tick();
+  CHECK(log->size() == 1);
+}
+
+TEST_CASE("subscribing to a device the monitor does not watch is unknown_device",
+          "[actors][pressure]") {
+  fixture fx(test_settings(), {1});
+  auto log = std::make_shared<std::vector<pressure_event>>();
+  auto sub = fx.sys.spawn(recorder, log);
+  fx.sched.run();
+  for (std::int32_t device : {0, 2, -2}) {
+    INFO("device " << device);
+    auto e = fx.refusal(subscribe_atom::value, sub, device);
+    CHECK(gpumem_code(e) == gpumem_errc::unknown_device);
+  }
+  CHECK(fx.status().subscribers == 0);
+  CHECK(fx.ask<ok_atom>(subscribe_atom::value, sub, std::int32_t{1}) == ok_atom::value);
+  CHECK(fx.status().subscribers == 1);
 }
 
 TEST_CASE("a failed memory read keeps the previous level and reading", "[actors][pressure]") {

@@ -15,8 +15,11 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "gpumem/actors/runtime.hpp"
 #include "gpumem/cuda/byte_units.hpp"
@@ -188,6 +191,67 @@ TEST_CASE("runtime: starts every actor and shuts down cleanly", "[runtime]") {
   self->receive([&](caf::down_msg&) { down = true; }, caf::after(wait_limit) >> [] {});
   CHECK(down);
   CHECK(f.rt->shutdown());  // idempotent
+}
+
+TEST_CASE("runtime: each allocator hears of its own device's pressure only", "[runtime]") {
+  fixture f;
+  caf::scoped_actor self{f.sys};
+  auto ask_monitor = [&](auto atom, auto& out) {
+    self->request(f.rt->monitor(), caf::duration{wait_limit}, atom)
+      .receive([&](std::decay_t<decltype(out)>& x) { out = std::move(x); },
+               [&](caf::error& e) { FAIL(f.sys.render(e)); });
+  };
+  auto allocator_status = [&](std::size_t d) {
+    device_status out;
+    self->request(f.rt->allocators()[d], caf::duration{wait_limit}, status_atom::value)
+      .receive([&](device_status& x) { out = std::move(x); },
+               [&](caf::error& e) { FAIL(f.sys.render(e)); });
+    return out;
+  };
+
+  // Another party takes 85 % of device 1 (warning at 80 %, critical at 92 %).
+  auto& backend = f.rt->backend();
+  std::vector<cuda::chunk_handle> taken;
+  while (taken.size() * 2 * MiB < 218 * MiB) {
+    auto c = backend.create_chunk(1, 2 * MiB);
+    REQUIRE(c.ok());
+    taken.push_back(*c);
+  }
+  auto deadline = std::chrono::steady_clock::now() + wait_limit;
+  std::vector<pressure_event> levels;
+  do {
+    std::this_thread::sleep_for(10ms);
+    ask_monitor(pressure_atom::value, levels);
+    REQUIRE(levels.size() == 2);
+  } while (levels[1].level != pressure_level::warning &&
+           std::chrono::steady_clock::now() < deadline);
+  REQUIRE(levels[1].level == pressure_level::warning);
+  CHECK(levels[0].level == pressure_level::normal);
+
+  // Sent with the reading that changed the level: device 1's allocator and the balancer.
+  pressure_monitor_status status;
+  ask_monitor(status_atom::value, status);
+  CHECK(status.events_sent == 2);
+  device_status one;
+  do {
+    one = allocator_status(1);
+  } while (one.pressure != pressure_level::warning &&
+           std::chrono::steady_clock::now() < deadline);
+  CHECK(one.pressure == pressure_level::warning);
+  CHECK(allocator_status(0).pressure == pressure_level::normal);
+
+  for (auto c : taken)
+    (void)backend.release_chunk(c);
+}
+
+TEST_CASE("runtime: create applies the configured log level", "[runtime]") {
+  auto config = two_host_devices();
+  config.log_level = spdlog::level::warn;
+  {
+    fixture f{config};
+    CHECK(spdlog::get_level() == spdlog::level::warn);
+  }
+  spdlog::set_level(spdlog::level::info);
 }
 
 TEST_CASE("runtime: the destructor alone shuts down", "[runtime]") {

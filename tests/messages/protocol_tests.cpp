@@ -135,7 +135,8 @@ pressure_event sample_event(std::int32_t device = 3) {
 }
 
 device_status sample_status(pressure_level pressure = pressure_level::warning) {
-  return {3, device_state::asleep, pressure, {"kv_cache", "scratch"}, 77, 3u << 30, 2, 0.25};
+  return {3, device_state::asleep, pressure, {"kv_cache", "scratch"}, 77, 3u << 30, 2, 0.25,
+          {"kv_cache"}, 9, 1.75, 12.5, 5u << 20, 4, 3, 7ull << 30};
 }
 
 balancer_status sample_balancer_status() {
@@ -295,6 +296,13 @@ monitor_stub(pressure_monitor_actor::stateful_pointer<monitor_state> self, spawn
     [=](subscribe_atom, pressure_subscriber_actor s) {
       self->state.subscribers.push_back(s);
       self->send(s, sample_event());  // tell the new subscriber at once
+      return ok_atom::value;
+    },
+    [=](subscribe_atom, pressure_subscriber_actor s, std::int32_t device) -> caf::result<ok_atom> {
+      if (device != 3 && device != every_device)
+        return make_error(gpumem_errc::unknown_device, "no device " + std::to_string(device));
+      self->state.subscribers.push_back(s);
+      self->send(s, sample_event(device == every_device ? 3 : device));
       return ok_atom::value;
     },
     [=](unsubscribe_atom, const pressure_subscriber_actor& s) -> caf::result<ok_atom> {
@@ -662,5 +670,18 @@ TEST_CASE("every message crosses the wire between two actor systems", "[messages
     status = ask<pressure_monitor_status>(self, mon, status_atom::value);
     REQUIRE(status);
     CHECK(status->subscribers == 0);
+
+    // One device's events: the device number travels, and so does a refusal.
+    CHECK(ask<ok_atom>(self, mon, subscribe_atom::value, b.subscriber, std::int32_t{3}));
+    event.reset();
+    self->receive([&](pressure_event& e) { event = e; },
+                  caf::after(request_timeout) >> [] {});
+    REQUIRE(event);
+    CHECK(*event == sample_event(3));
+    auto refused = ask_error<ok_atom>(self, mon, subscribe_atom::value, b.subscriber,
+                                      std::int32_t{9});
+    CHECK(refused == gpumem_errc::unknown_device);
+    CHECK(error_message(refused) == "no device 9");
+    CHECK(ask<ok_atom>(self, mon, unsubscribe_atom::value, b.subscriber));
   }
 }

@@ -13,13 +13,30 @@
 //               engine refuses with tag_asleep wait for a wake that makes their tag
 //               awake (queue) or are answered tag_asleep (fail).
 // The requester of a sleep or wake gets its report when the transition finishes.
-// Pressure events: warning trims the cache, critical defragments.
+//
+// Pressure events for its own device (pressure_response; events for another device are
+// ignored), unless a transition runs:
+//   warning     trims the cache (trim_at_warning);
+//   critical    defragments; then (offload_at_critical) offloads awake offloadable tags
+//               with live regions to host: a sleep that backs up their bytes, run as
+//               any transition, least recently used tag first (a tag is as recent as
+//               its newest region), as many as bring use below critical - hysteresis
+//               (all if none do). Their requests wait or fail as for a client's sleep;
+//   normal      (wake_on_normal) wakes what pressure offloaded, never a client's sleep;
+//               a wake refused for memory keeps them offloaded until the next normal
+//               event; one that arrives during a transition starts when it ends.
+// A client's wake of offloaded tags takes them off the offloaded list. Each response
+// logs the bytes released and the time from the level change (the event's system-clock
+// stamp; the event's arrival where the stamp is missing or ahead of this clock) to the
+// release; device_status keeps the last and slowest times and the offload counters.
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <caf/error.hpp>
 #include <caf/stateful_actor.hpp>
@@ -33,6 +50,19 @@
 
 namespace gpumem::actors {
 
+/// How the allocator answers pressure events (pressure_config's reactions; the
+/// thresholds say how far to offload).
+struct pressure_response {
+  bool trim_at_warning = true;
+  bool offload_at_critical = true;
+  std::vector<std::string> offloadable_tags{"kv_cache"};
+  bool wake_on_normal = true;
+  double critical = 0.92;    // offload until use falls below critical - hysteresis
+  double hysteresis = 0.05;  // (fractions of the device's total)
+
+  static pressure_response from(const pressure_config& config);
+};
+
 struct device_allocator_options {
   /// What requests do while a transition runs or their tag sleeps.
   asleep_behaviour while_asleep = asleep_behaviour::queue;
@@ -42,11 +72,37 @@ struct device_allocator_options {
   /// nullptr: those fields stay empty or zero. Not owned; must outlive the actor
   /// (as it must outlive the engine anyway).
   cuda::device_backend* backend = nullptr;
+  pressure_response pressure;
 };
 
 /// Which behavior the actor has.
 enum class allocator_phase { awake, transition, asleep };
 const char* to_string(allocator_phase phase) noexcept;
+
+/// Who started the transition under way: a client's request (answered with its
+/// report) or the pressure response (an offload or the wake of offloaded tags).
+enum class transition_origin { client, pressure };
+
+/// What the pressure response keeps between events.
+struct pressure_response_state {
+  /// Asleep because pressure offloaded them (never a client's sleep), in offload order.
+  std::vector<std::string> offloaded;
+  /// Normal arrived during a transition: wake the offloaded tags when it ends.
+  bool wake_due = false;
+  // The offload under way: when its level change happened (system clock, ns), what the
+  // defragment before it released, and how long that took.
+  std::int64_t started_ns = 0;
+  std::uint64_t defragmented_bytes = 0;
+  double defragmented_ms = 0;
+  // For device_status.
+  std::uint64_t responses = 0;
+  double last_ms = 0;
+  double max_ms = 0;
+  std::uint64_t last_bytes = 0;
+  std::uint64_t offloads = 0;
+  std::uint64_t offload_wakes = 0;
+  std::uint64_t bytes_offloaded = 0;
+};
 
 struct device_allocator_state {
   static inline const char* name = "gpumem.device_allocator";
@@ -65,6 +121,7 @@ struct device_allocator_state {
 
   // The transition under way.
   core::transition_kind transition = core::transition_kind::sleep;
+  transition_origin origin = transition_origin::client;
   caf::typed_response_promise<messages::transition_report> transition_promise;
   std::uint64_t polls = 0;
 
@@ -72,6 +129,8 @@ struct device_allocator_state {
   std::deque<pending> queued;
   /// Refused with tag_asleep; retried after each wake.
   std::deque<pending> parked;
+
+  pressure_response_state response;
 
   device_allocator_state() = default;
   device_allocator_state(const device_allocator_state&) = delete;

@@ -10,13 +10,18 @@
 //   level once, not at every poll. critical implies being above warning: leaving
 //   critical lands on warning while u >= warning - hysteresis, else on normal.
 // Each period (a private poll message the actor sends itself, delayed) it reads every
-// device; every level change is broadcast as a pressure_event {device, available,
-// total, level, previous, time} to every subscriber, in subscription order.
+// device; every level change is sent as a pressure_event {device, available, total,
+// level, previous, time (system clock at the reading)} to every subscriber of that
+// device, in subscription order.
 // A failed read is logged (once per run of failures, and its recovery) and keeps the
 // device's previous level and reading; it never stops the monitor.
-// Subscribers are monitored: one that dies is removed. A new subscriber is told at once
-// of every device whose level is not normal (the latest reading, as `pressure` gives
-// it), so one that joins under pressure does not wait for the next change.
+// A subscriber hears of every device (subscribe with no device, or device -1) or of the
+// devices it named, one per subscribe (a device allocator: its own; a device the
+// monitor does not watch is refused with unknown_device). Subscribers are monitored:
+// one that dies is removed; unsubscribe removes it from every device. A subscriber is
+// told at once of each device it newly covers whose level is not normal (the latest
+// reading, as `pressure` gives it), so one that joins under pressure does not wait for
+// the next change.
 
 #include <chrono>
 #include <cstdint>
@@ -63,12 +68,20 @@ struct pressure_monitor_state {
     std::uint64_t failures = 0;    // failed reads in all
   };
 
+  /// One subscriber and the devices it hears of.
+  struct subscriber {
+    messages::pressure_subscriber_actor handle;
+    bool all_devices = false;
+    std::vector<std::int32_t> devices;  // when not all_devices
+    bool covers(std::int32_t device) const;
+  };
+
   cuda::device_backend* backend = nullptr;  // not owned
   pressure_settings settings;
   std::vector<device_reading> devices;      // in the order given at spawn
-  std::vector<messages::pressure_subscriber_actor> subscribers;  // subscription order
+  std::vector<subscriber> subscribers;      // subscription order
   std::uint64_t polls = 0;
-  std::uint64_t events_sent = 0;  // one per event per subscriber
+  std::uint64_t events_sent = 0;  // one per event per subscriber it was sent to
 };
 
 using pressure_monitor_pointer =

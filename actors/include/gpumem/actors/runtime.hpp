@@ -8,11 +8,14 @@
 //   ...
 //   (*rt)->shutdown();                         // also done by the destructor
 //
-// create() makes the device backend (cuda::make_backend with the config's backend kind
-// and host emulation), one engine per device, one device allocator per device, a
-// balancer routing over all of them (add_device answered by each before create
-// returns), and a pressure monitor over every device, with every allocator and the
-// balancer subscribed. Failures are values (runtime_error), never exceptions.
+// create() first sets spdlog's global level to config.log_level (so the configured
+// level holds for the whole process from then on; set another after create() to
+// override it). It makes the device backend (cuda::make_backend with the config's
+// backend kind and host emulation), one engine per device, one device allocator per
+// device (its pressure responses from config.pressure), a balancer routing over all
+// of them (add_device answered by each before create returns), and a pressure monitor
+// over every device, each allocator subscribed to its own device's events and the
+// balancer to every device's. Failures are values (runtime_error), never exceptions.
 //
 // shutdown() sends every spawned actor an exit message and waits (with a timeout) for
 // each to terminate, so ~actor_system never waits on an actor of ours. The backend is
@@ -63,7 +66,7 @@ using runtime_result = basic_result<std::unique_ptr<runtime>, runtime_error>;
 class runtime {
 public:
   /// Starts everything; `config` must have passed to_runtime_config(). `sys` must
-  /// outlive the runtime.
+  /// outlive the runtime. Sets spdlog's global level to config.log_level.
   static runtime_result create(caf::actor_system& sys, const runtime_config& config,
                                runtime_options options = {});
 

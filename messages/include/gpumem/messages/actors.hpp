@@ -52,7 +52,8 @@ using device_allocator_actor = caf::typed_actor<
   caf::replies_to<info_atom>::with<device_info>,
   // The allocator's state of the moment.
   caf::replies_to<status_atom>::with<device_status>>
-  // Reacts to pressure (trims on warning, offloads on critical) as a subscriber.
+  // Reacts to its device's pressure: trims at warning; defragments, then offloads LRU
+  // offloadable tags to host at critical; wakes them back at normal.
   ::extend_with<pressure_subscriber_actor>;
 
 /// Routes requests over the devices it was given.
@@ -85,9 +86,11 @@ using balancer_actor = caf::typed_actor<
 
 /// Watches the devices' free memory and tells subscribers when a level changes.
 using pressure_monitor_actor = caf::typed_actor<
-  // Adds a subscriber (monitored: it leaves when it dies); subscribing twice is a no-op.
+  // Adds a subscriber to every device (monitored: it leaves when it dies); again: no-op.
   caf::replies_to<subscribe_atom, pressure_subscriber_actor>::with<ok_atom>,
-  // Removes a subscriber; unknown ones are a no-op.
+  // Adds a subscriber to one device's events (-1: every device); unknown_device if unwatched.
+  caf::replies_to<subscribe_atom, pressure_subscriber_actor, std::int32_t>::with<ok_atom>,
+  // Removes a subscriber from every device; unknown ones are a no-op.
   caf::replies_to<unsubscribe_atom, pressure_subscriber_actor>::with<ok_atom>,
   // The latest reading of every device (level == previous unless it just changed).
   caf::replies_to<pressure_atom>::with<std::vector<pressure_event>>,

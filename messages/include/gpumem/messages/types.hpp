@@ -15,6 +15,8 @@ namespace gpumem::messages {
 
 /// A device_hint that lets the balancer choose the device.
 inline constexpr std::int32_t any_device = -1;
+/// A pressure subscription's device that means every device the monitor watches.
+inline constexpr std::int32_t every_device = -1;
 
 // -- enums (sent as their underlying integer; to_string for logs and deep_to_string)
 
@@ -369,6 +371,15 @@ struct device_status {
   std::uint64_t physical_bytes = 0;    // mapped or cached on the device
   std::uint64_t pending_requests = 0;  // waiting for a transition to finish
   double fragmentation = 0;
+  // Pressure responses: a trim at warning, a defragment (and an offload) at critical.
+  std::vector<std::string> offloaded_tags;  // of asleep_tags, those pressure offloaded
+  std::uint64_t pressure_responses = 0;     // responses that ran to the end
+  double last_response_ms = 0;  // the last one: level change -> memory released
+  double max_response_ms = 0;   // the slowest so far
+  std::uint64_t last_response_bytes = 0;  // what the last one released
+  std::uint64_t offloads = 0;         // offload sleeps finished
+  std::uint64_t offload_wakes = 0;    // wakes of offloaded tags finished
+  std::uint64_t bytes_offloaded = 0;  // backed up to host by offloads, in all
   bool operator==(const device_status&) const = default;
 };
 
@@ -376,7 +387,9 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, device_status& x) {
   return f(caf::meta::type_name("gpumem::device_status"), x.device, x.state, x.pressure,
            x.asleep_tags, x.live_regions, x.physical_bytes, x.pending_requests,
-           x.fragmentation);
+           x.fragmentation, x.offloaded_tags, x.pressure_responses, x.last_response_ms,
+           x.max_response_ms, x.last_response_bytes, x.offloads, x.offload_wakes,
+           x.bytes_offloaded);
 }
 
 /// The balancer's state: its routing and every device it routes to.
