@@ -53,9 +53,22 @@ caf::error busy_error(const device_allocator_state& st) {
                       " is in progress");
 }
 
+/// What fail mode answers a request that needs the device awake during a transition
+/// or a tag awake while it sleeps: device_asleep, with what is asleep or under way.
+caf::error asleep_error(const device_allocator_state& st, const caf::error* cause = nullptr) {
+  auto what = cause ? error_message(*cause)
+                    : std::string{"a "} +
+                        (st.transition == core::transition_kind::sleep ? "sleep" : "wake") +
+                        " is in progress";
+  return make_error(gpumem_errc::device_asleep,
+                    "device " + std::to_string(st.device) + ": " + what +
+                      " (while-asleep = fail: retry after the wake)");
+}
+
 /// Serves one request that changes the engine, per the phase:
 /// transition: queue it (answered after the transition) or fail it at once;
-/// otherwise: run it; a tag_asleep answer parks it until a wake (queue mode).
+/// otherwise: run it; a tag_asleep answer parks it until a wake (queue mode) or is
+/// answered device_asleep (fail mode).
 template <class T, class Op>
 caf::result<T> serve(device_allocator_pointer self, allocator_phase phase, Op op);
 
@@ -76,14 +89,16 @@ caf::result<T> serve(device_allocator_pointer self, allocator_phase phase, Op op
   auto& st = self->state;
   if (phase == allocator_phase::transition) {
     if (!queue_mode(st))
-      return busy_error(st);
+      return asleep_error(st);
     auto rp = self->make_response_promise<T>();
     st.queued.push_back({[self, rp, op]() mutable { run_or_park<T>(self, rp, op); },
                          [rp](caf::error e) mutable { rp.deliver(std::move(e)); }});
     return rp;
   }
   caf::expected<T> r = op();
-  if (!r && is_tag_asleep(r.error()) && queue_mode(st)) {
+  if (!r && is_tag_asleep(r.error())) {
+    if (!queue_mode(st))
+      return asleep_error(st, &r.error());
     auto rp = self->make_response_promise<T>();
     st.parked.push_back({[self, rp, op]() mutable { run_or_park<T>(self, rp, op); },
                          [rp](caf::error e) mutable { rp.deliver(std::move(e)); }});
@@ -96,7 +111,7 @@ caf::result<T> serve(device_allocator_pointer self, allocator_phase phase, Op op
 
 caf::expected<region_handle> do_allocate(device_allocator_state& st,
                                          const allocation_request& request) {
-  auto converted = to_core(request);
+  auto converted = to_core(request, st.options.strategy_for(request.tag));
   if (!converted)
     return std::move(converted.error());
   auto r = st.engine->allocate(*converted);

@@ -45,17 +45,20 @@ std::optional<core::strategy> to_core(messages::strategy how) noexcept {
     case messages::strategy::pooled: return core::strategy::pooled;
     case messages::strategy::first_fit: return core::strategy::first_fit;
     case messages::strategy::dedicated: return core::strategy::dedicated;
+    case messages::strategy::configured: break;  // only the allocator knows it
   }
   return std::nullopt;
 }
 
-caf::expected<core::allocation_request> to_core(const messages::allocation_request& request) {
-  auto how = to_core(request.how);
+caf::expected<core::allocation_request> to_core(const messages::allocation_request& request,
+                                                core::strategy configured) {
+  auto how = request.how == messages::strategy::configured ? std::optional{configured}
+                                                           : to_core(request.how);
   if (!how)
     return messages::make_error(gpumem_errc::unknown_strategy,
                                 "allocate: strategy " +
                                   std::to_string(static_cast<int>(request.how)) +
-                                  " is none of pooled, first_fit, dedicated");
+                                  " is none of pooled, first_fit, dedicated, configured");
   core::allocation_request result;
   result.size = static_cast<std::size_t>(request.size);
   result.tag = request.tag;

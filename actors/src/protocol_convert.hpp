@@ -19,11 +19,15 @@ namespace gpumem::actors {
 caf::error to_error(const core::engine_error& e);
 
 /// The engine's strategy; nullopt for a value outside the enum.
+/// The engine's strategy; none for `configured` (the allocator resolves it) and for
+/// values outside the enum.
 std::optional<core::strategy> to_core(messages::strategy how) noexcept;
 
-/// The engine's request, or unknown_strategy. Size, tag and alignment are left to the
-/// engine to check (it answers zero_size, invalid_tag, invalid_alignment, too_large).
-caf::expected<core::allocation_request> to_core(const messages::allocation_request& request);
+/// The engine's request, or unknown_strategy; strategy::configured becomes
+/// `configured`. Size, tag and alignment are left to the engine to check (it answers
+/// zero_size, invalid_tag, invalid_alignment, too_large).
+caf::expected<core::allocation_request> to_core(const messages::allocation_request& request,
+                                                core::strategy configured);
 
 /// The engine's policy (level 0: backing_up(backup_tags), 1, 2), or invalid_config.
 caf::expected<core::sleep_policy> to_core(const messages::sleep_policy& policy);

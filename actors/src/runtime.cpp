@@ -79,6 +79,8 @@ runtime_result runtime::create(caf::actor_system& sys, const runtime_config& con
   device_allocator_options allocator_options;
   allocator_options.while_asleep = config.while_asleep;
   allocator_options.backend = rt->backend_.get();
+  allocator_options.default_strategy = config.default_strategy;
+  allocator_options.tag_strategies = config.tag_strategies;
   allocator_options.pressure = pressure_response::from(config.pressure);
   for (int d = 0; d < *count; ++d)
     rt->allocators_.push_back(sys.spawn(actors::device_allocator, std::move(engines[d]),

@@ -9,6 +9,7 @@
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,7 +41,8 @@ struct fixture {
   device_allocator_actor aut;
 
   explicit fixture(asleep_behaviour mode = asleep_behaviour::queue,
-                   actors::pressure_response pressure = {})
+                   actors::pressure_response pressure = {},
+                   std::function<void(actors::device_allocator_options&)> adjust = {})
     : backend(test::host_devices(1, capacity, granularity)),
       sys(test::testing_config(cfg)),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
@@ -51,6 +53,8 @@ struct fixture {
     options.while_asleep = mode;
     options.backend = &backend;
     options.pressure = std::move(pressure);
+    if (adjust)
+      adjust(options);
     aut = sys.spawn(actors::device_allocator, std::move(made).value(), std::int32_t{0},
                     options);
     sched.run();
@@ -107,7 +111,7 @@ struct fixture {
   }
 
   region_handle allocate(std::uint64_t size, std::string tag = "default",
-                         strategy how = strategy::pooled) {
+                         strategy how = strategy::configured) {
     allocation_request request;
     request.size = size;
     request.tag = std::move(tag);
@@ -120,7 +124,7 @@ struct fixture {
 };
 
 inline allocation_request request_of(std::uint64_t size, std::string tag = "default",
-                              strategy how = strategy::pooled) {
+                              strategy how = strategy::configured) {
   allocation_request request;
   request.size = size;
   request.tag = std::move(tag);

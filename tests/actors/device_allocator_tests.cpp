@@ -91,6 +91,27 @@ TEST_CASE("a batch allocates everything or nothing", "[actors][allocator][batch]
           .regions.empty());
 }
 
+TEST_CASE("strategy configured takes the tag's configured strategy", "[actors][allocator]") {
+  fixture fx{asleep_behaviour::queue, {}, [](actors::device_allocator_options& o) {
+               o.default_strategy = core::strategy::pooled;
+               o.tag_strategies = {{"kv_cache", core::strategy::dedicated}};
+             }};
+  // dedicated gives a region its own chunks: 4 KiB occupies a whole 2 MiB granule.
+  auto kv = fx.allocate(4 * KiB, "kv_cache");
+  CHECK(kv.size == granularity);
+  auto other = fx.allocate(4 * KiB, "activations");
+  CHECK(other.size < granularity);
+  // An explicit strategy wins over the configuration.
+  auto pooled_kv = fx.allocate(4 * KiB, "kv_cache", strategy::pooled);
+  CHECK(pooled_kv.size < granularity);
+  allocation_request bad;
+  bad.size = 4096;
+  bad.how = static_cast<strategy>(42);
+  auto r = fx.ask<region_handle>(allocate_atom::value, bad);
+  REQUIRE(r.error);
+  CHECK(r.code() == gpumem_errc::unknown_strategy);
+}
+
 TEST_CASE("a batch free frees everything or nothing", "[actors][allocator][batch]") {
   fixture fx;
   std::vector<region_handle> regions;
@@ -268,10 +289,12 @@ TEST_CASE("fail mode: requests during a transition fail at once",
   fx.sched.run();
   auto a = fx.next<region_handle>();
   REQUIRE(a.error);
-  CHECK(a.code() == gpumem_errc::transition_in_progress);
+  CHECK(a.code() == gpumem_errc::device_asleep);
+  CHECK(error_message(*a.error).find("a sleep is in progress") != std::string::npos);
   auto t = fx.next<ok_atom>();
   REQUIRE(t.error);
-  CHECK(t.code() == gpumem_errc::transition_in_progress);
+  CHECK(t.code() == gpumem_errc::device_asleep);
+  // A second transition is refused as such.
   auto wk = fx.next<transition_report>();
   REQUIRE(wk.error);
   CHECK(wk.code() == gpumem_errc::transition_in_progress);
@@ -283,7 +306,8 @@ TEST_CASE("fail mode: requests during a transition fail at once",
   // Asleep: the sleeping tag fails at once, another tag is served.
   auto r = fx.ask<region_handle>(allocate_atom::value, request_of(4096, "weights"));
   REQUIRE(r.error);
-  CHECK(r.code() == gpumem_errc::tag_asleep);
+  CHECK(r.code() == gpumem_errc::device_asleep);
+  CHECK(error_message(*r.error).find("weights") != std::string::npos);
   auto other = fx.allocate(4096, "fresh_tag");
   CHECK(other.tag == "fresh_tag");
   CHECK(fx.status().pending_requests == 0);

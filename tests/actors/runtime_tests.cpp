@@ -254,6 +254,22 @@ TEST_CASE("runtime: create applies the configured log level", "[runtime]") {
   spdlog::set_level(spdlog::level::info);
 }
 
+TEST_CASE("runtime: the configured strategies reach every allocator", "[runtime]") {
+  auto config = two_host_devices();
+  config.tag_strategies = {{"kv_cache", core::strategy::dedicated}};
+  fixture f{config};
+  for (std::int32_t d = 0; d < 2; ++d) {
+    allocation_request request;  // strategy::configured
+    request.size = 4 * KiB;
+    request.tag = "kv_cache";
+    request.device_hint = d;
+    // dedicated: the region has a granule of its own.
+    CHECK(f.must<region_handle>(allocate_atom::value, request).size == 2 * MiB);
+    request.tag = "activations";
+    CHECK(f.must<region_handle>(allocate_atom::value, request).size < 2 * MiB);
+  }
+}
+
 TEST_CASE("runtime: the destructor alone shuts down", "[runtime]") {
   for (int i = 0; i < 3; ++i) {
     fixture f;

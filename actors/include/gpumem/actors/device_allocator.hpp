@@ -8,10 +8,11 @@
 //               advance() on a private poll message every poll_interval): stats,
 //               snapshot, info and status are answered; every other request is queued
 //               and replayed in arrival order when the transition ends (while_asleep =
-//               queue), or fails at once with transition_in_progress (fail);
+//               queue), or fails at once with device_asleep (fail; a sleep or wake
+//               request fails with transition_in_progress);
 //   asleep      at least one tag sleeps: requests to awake tags are served; those the
 //               engine refuses with tag_asleep wait for a wake that makes their tag
-//               awake (queue) or are answered tag_asleep (fail).
+//               awake (queue) or are answered device_asleep naming the tag (fail).
 // The requester of a sleep or wake gets its report when the transition finishes.
 //
 // Pressure events for its own device (pressure_response; events for another device are
@@ -34,8 +35,10 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -73,6 +76,15 @@ struct device_allocator_options {
   /// (as it must outlive the engine anyway).
   cuda::device_backend* backend = nullptr;
   pressure_response pressure;
+  /// What an allocation asking for strategy::configured gets: its tag's entry in
+  /// tag_strategies, else default_strategy (runtime_config's, by the runtime).
+  core::strategy default_strategy = core::strategy::pooled;
+  std::map<std::string, core::strategy, std::less<>> tag_strategies;
+
+  core::strategy strategy_for(std::string_view tag) const {
+    auto i = tag_strategies.find(tag);
+    return i == tag_strategies.end() ? default_strategy : i->second;
+  }
 };
 
 /// Which behavior the actor has.

@@ -22,9 +22,10 @@ inline constexpr std::int32_t every_device = -1;
 
 /// How an allocation gets its memory (core::strategy).
 enum class strategy : std::uint8_t {
-  pooled,     // best fit in the tag's pool
-  first_fit,  // the first block of the smallest size class that surely fits
-  dedicated,  // its own physical chunks, released on free
+  pooled,      // best fit in the tag's pool
+  first_fit,   // the first block of the smallest size class that surely fits
+  dedicated,   // its own physical chunks, released on free
+  configured,  // the allocator's configured strategy for the tag (the default)
 };
 
 /// A device's engine as a whole (core::engine_state); asleep: at least one tag sleeps.
@@ -40,6 +41,7 @@ inline const char* to_string(strategy x) noexcept {
     case strategy::pooled: return "pooled";
     case strategy::first_fit: return "first_fit";
     case strategy::dedicated: return "dedicated";
+    case strategy::configured: return "configured";
   }
   return "unknown";
 }
@@ -89,7 +91,7 @@ typename Inspector::result_type inspect(Inspector& f, region_handle& x) {
 struct allocation_request {
   std::uint64_t size = 0;
   std::string tag{"default"};
-  strategy how = strategy::pooled;
+  strategy how = strategy::configured;
   std::uint64_t alignment = 0;             // 0: the engine's default; else a power of two
   std::int32_t device_hint = any_device;   // balancer: preferred device; -1: any
   bool operator==(const allocation_request&) const = default;
