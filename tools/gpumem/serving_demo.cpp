@@ -549,13 +549,66 @@ allocator_counters counters_of(demo_context& cx, int device) {
   return c;
 }
 
+std::optional<device_status> status_of(demo_context& cx, int device) {
+  return cx.ask<device_status>(cx.rt.allocators()[static_cast<std::size_t>(device)], "status",
+                               status_atom::value);
+}
+
+/// Polls device's status until `done` holds; the last status, or nullopt on timeout.
+template <class Done>
+std::optional<device_status> wait_status(demo_context& cx, int device,
+                                         std::chrono::milliseconds limit, Done done) {
+  auto deadline = clock_type::now() + limit;
+  while (clock_type::now() < deadline) {
+    auto s = status_of(cx, device);
+    if (!s)
+      return std::nullopt;
+    if (done(*s))
+      return s;
+    std::this_thread::sleep_for(5ms);
+  }
+  return std::nullopt;
+}
+
+/// KV cache held on device 0 through the pressure episode: what critical offloads to
+/// host and normal brings back, checked byte for byte.
+std::vector<weight_tensor> hold_kv_cache(demo_context& cx, weight_io& io, std::size_t block,
+                                         int blocks) {
+  std::vector<weight_tensor> kv;
+  for (int i = 0; i < blocks; ++i) {
+    allocation_request request;
+    request.size = block;
+    request.tag = "kv_cache";
+    request.device_hint = 0;
+    auto h = cx.ask<region_handle>(cx.rt.balancer(), "allocate kv_cache", allocate_atom::value,
+                                   request);
+    if (!h)
+      break;
+    weight_tensor t{*h, 0x6b76 + static_cast<std::uint64_t>(i), 0};
+    if (auto sum = io.fill(t))
+      t.sum = *sum;
+    else
+      cx.fail("could not write the kv_cache block at " + std::to_string(h->address));
+    kv.push_back(t);
+  }
+  return kv;
+}
+
 /// (3) Device 0 under outside pressure: warning, critical, and back to normal.
-void pressure_episode(demo_context& cx, event_log& log) {
+void pressure_episode(demo_context& cx, event_log& log, weight_io& io,
+                      const serving_options& o) {
   auto& backend = cx.rt.backend();
   const auto& p = cx.rt.config().pressure;
   auto granularity = static_cast<std::size_t>(cx.rt.devices()[0].granularity);
   auto limit = std::max<std::chrono::milliseconds>(3000ms, p.period * 20);
+  auto kv = hold_kv_cache(cx, io, o.weight_size, 2);
+  std::uint64_t kv_bytes = 0;
+  for (const auto& t : kv)
+    kv_bytes += t.handle.requested;
+  auto status_before = status_of(cx, 0);
   auto before = counters_of(cx, 0);
+  spdlog::info("step 3: {} of kv_cache held on device 0 ({} block(s), written)", mib(kv_bytes),
+               kv.size());
   spdlog::info("step 3: device 0 at {:.1f}% used ({} mapped by its allocator, {} of it cached); "
                "thresholds warning {:.0f}%, critical {:.0f}%",
                used_fraction(backend, 0) * 100, mib(before.reserved), mib(before.cached),
@@ -595,6 +648,29 @@ void pressure_episode(demo_context& cx, event_log& log) {
   if ((p.trim_at_warning || p.offload_at_critical) && after_critical.trims == before.trims
       && after_critical.defragmentations == before.defragmentations)
     cx.fail("device 0's allocator did not respond to pressure (no trim, no defragmentation)");
+  bool offloadable = p.offload_at_critical && !kv.empty() &&
+                     std::find(p.offloadable_tags.begin(), p.offloadable_tags.end(),
+                               "kv_cache") != p.offloadable_tags.end();
+  std::string offload_note;
+  if (offloadable && status_before) {
+    auto offloaded = wait_status(cx, 0, limit, [&](const device_status& s) {
+      return s.offloads > status_before->offloads && s.offloaded_tags.size() > 0;
+    });
+    if (!offloaded) {
+      cx.fail("device 0's allocator did not offload kv_cache at critical");
+    } else {
+      spdlog::info("step 3: device 0's allocator offloaded {} of {} to host, {:.1f} ms from the "
+                   "level change to the memory released; now {:.1f}% used",
+                   mib(offloaded->bytes_offloaded - status_before->bytes_offloaded),
+                   offloaded->offloaded_tags.front(), offloaded->last_response_ms,
+                   used_fraction(backend, 0) * 100);
+      char note[96];
+      std::snprintf(note, sizeof note, ", offloaded %s in %.1f ms",
+                    mib(offloaded->bytes_offloaded - status_before->bytes_offloaded).c_str(),
+                    offloaded->last_response_ms);
+      offload_note = note;
+    }
+  }
 
   // The outside memory goes back: normal again.
   from = log.size();
@@ -603,12 +679,32 @@ void pressure_episode(demo_context& cx, event_log& log) {
   spdlog::info("step 3: released: {:.1f}% used", used_fraction(backend, 0) * 100);
   if (!log.wait_for(0, pressure_level::normal, from, limit))
     cx.fail("device 0 did not return to normal within " + std::to_string(limit.count()) + " ms");
+  if (offloadable && status_before && !offload_note.empty()) {
+    if (p.wake_on_normal) {
+      auto woke = wait_status(cx, 0, limit, [&](const device_status& s) {
+        return s.offload_wakes > status_before->offload_wakes && s.offloaded_tags.empty();
+      });
+      if (!woke)
+        cx.fail("device 0's allocator did not wake the offloaded kv_cache at normal");
+    }
+    std::size_t intact = 0;
+    for (const auto& t : kv)
+      if (auto sum = io.read(t); sum && *sum == t.sum)
+        ++intact;
+    spdlog::info("step 3: kv_cache woke at normal; {} of {} block(s) intact at their addresses",
+                 intact, kv.size());
+    if (intact != kv.size())
+      cx.fail(std::to_string(kv.size() - intact) + " kv_cache block(s) changed across the offload");
+  }
+  for (const auto& t : kv)
+    (void)cx.ask<ok_atom>(cx.rt.balancer(), "free kv_cache", deallocate_atom::value, t.handle);
   double s = seconds_since(start);
   auto events = log.size() - events_before;
   spdlog::info("step 3: back to normal; {} pressure event(s) in {:.1f} ms", events, s * 1e3);
   cx.report.push_back({"3 pressure on device 0", s, 0,
                        std::to_string(events) + " events, outside " + mib(bytes) + ", trimmed "
-                         + mib(after_critical.bytes_trimmed - before.bytes_trimmed)});
+                         + mib(after_critical.bytes_trimmed - before.bytes_trimmed)
+                         + offload_note});
 }
 
 /// (4) The RL cycle: sleep, a trainer borrows the memory, wake, verify.
@@ -765,7 +861,7 @@ int run_serving_demo(const std::vector<std::string>& args) {
     } else {
       auto weights = load_weights(cx, options, io);
       serve_burst(cx, options);
-      pressure_episode(cx, *log);
+      pressure_episode(cx, *log, io, options);
       rl_cycle(cx, weights, io, *log, options);
       for (const auto& w : weights)
         (void)cx.ask<ok_atom>(rt->balancer(), "free weights", deallocate_atom::value, w.handle);
