@@ -156,6 +156,12 @@ caf::error timeout_error(const balancer_state& st, std::int32_t device, const ch
                                             " ms");
 }
 
+caf::error terminated_error(std::int32_t device, const char* what) {
+  return make_error(gpumem_errc::device_failure, "the balancer terminated while " +
+                                                   device_name(device) + "'s answer to " +
+                                                   what + " was pending");
+}
+
 device_entry* find_device(balancer_state& st, std::int32_t device) {
   auto i = st.devices.find(device);
   return i == st.devices.end() ? nullptr : &i->second;
@@ -207,6 +213,14 @@ void refresh(balancer_pointer self, std::int32_t device) {
 }
 
 } // namespace balancing
+
+balancer_state::~balancer_state() {
+  terminating = true;
+  auto failed = requests.expire_all() + transitions.expire_all();
+  if (failed > 0)
+    spdlog::warn("balancer: terminated with {} request(s) in flight; answered with errors",
+                 failed);
+}
 
 balancer_actor::behavior_type balancer(balancer_pointer self, balancer_options options) {
   using namespace balancing;

@@ -50,6 +50,7 @@ void arm_sweep(balancer_pointer self);
 void sweep(balancer_pointer self);
 caf::error timeout_error(const balancer_state& st, std::int32_t device, const char* what,
                          deadline_kind kind);
+caf::error terminated_error(std::int32_t device, const char* what);
 
 /// Sends xs... to a device with a deadline instead of a CAF timeout. Exactly one of
 /// on_value(T&) and on_error(caf::error) runs: the reply, its failure, or the
@@ -59,12 +60,19 @@ template <class T, class Handle, class OnValue, class OnError, class OnLate, cla
 void ask(balancer_pointer self, std::int32_t device, const Handle& to, const char* what,
          deadline_kind kind, OnValue on_value, OnError on_error, OnLate on_late, Ts&&... xs) {
   auto& st = self->state;
+  if (st.terminating) {  // a roll-back started by the last answers: nobody to ask
+    on_error(terminated_error(device, what));
+    return;
+  }
   auto& table = kind == deadline_kind::request ? st.requests : st.transitions;
   auto timeout = kind == deadline_kind::request ? st.options.request_timeout
                                                 : st.options.transition_timeout;
   auto ticket = table.add(self->clock().now() + timeout, [self, device, what, kind,
                                                           on_error]() mutable {
-    on_error(timeout_error(self->state, device, what, kind));
+    if (self->state.terminating)
+      on_error(terminated_error(device, what));
+    else
+      on_error(timeout_error(self->state, device, what, kind));
   });
   arm_sweep(self);
   auto settle = [self, kind, ticket] {

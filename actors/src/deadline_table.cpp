@@ -40,6 +40,10 @@ std::size_t deadline_table::expire(clock::time_point now) {
   return expired;
 }
 
+std::size_t deadline_table::expire_all() {
+  return expire(clock::time_point::max());
+}
+
 void deadline_table::drop_closed_front() {
   while (!entries_.empty() && !entries_.front().open) {
     entries_.pop_front();

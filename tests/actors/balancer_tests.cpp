@@ -420,6 +420,22 @@ TEST_CASE("a device that does not answer in time is a timeout", "[actors][balanc
   CHECK(fx.live(0) == 0);
 }
 
+TEST_CASE("a balancer that terminates answers what is in flight", "[actors][balancer]") {
+  fixture fx;
+  fx.self->send(fx.aut, allocate_atom::value, fixture::request_of(1 * MiB, "x", 0));
+  fx.sched.run_once();  // the balancer sends to device 0, which does not run yet
+  fx.self->send_exit(fx.aut, caf::exit_reason::user_shutdown);
+  fx.sched.run();
+  reply<region_handle> r;
+  fx.self->receive([&](region_handle& x) { r.value = x; },
+                   [&](caf::error& e) { r.error = e; },
+                   caf::after(std::chrono::seconds(0)) >> [] {});
+  REQUIRE(r.error);
+  INFO(fx.sys.render(*r.error));
+  CHECK(r.code() == gpumem_errc::device_failure);
+  CHECK(error_message(*r.error).find("balancer terminated") != std::string::npos);
+}
+
 TEST_CASE("a sleep_all answered after its deadline is undone", "[actors][balancer][timeout]") {
   fixture fx;
   auto w0 = fx.allocate(4 * MiB, "weights", 0);

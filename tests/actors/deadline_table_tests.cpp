@@ -56,3 +56,17 @@ TEST_CASE("deadline_table: an expiry may add entries; tickets stay valid",
   CHECK(table.expire(t0 + 1h) == 0);
   CHECK(fired == 1);
 }
+
+TEST_CASE("deadline_table: expire_all fails every open entry, due or not",
+          "[actors][deadlines]") {
+  deadline_table table;
+  const auto t0 = deadline_table::clock::time_point{} + 1h;
+  int fired = 0;
+  table.add(t0 + 1h, [&] { ++fired; });
+  auto settled = table.add(t0 + 2h, [&] { ++fired; });
+  table.add(t0 + 3h, [&] { ++fired; });
+  CHECK(table.settle(settled));
+  CHECK(table.expire_all() == 2);
+  CHECK(fired == 2);
+  CHECK(table.open() == 0);
+}

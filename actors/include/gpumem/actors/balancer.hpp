@@ -102,6 +102,15 @@ struct balancer_state {
   deadline_table requests;
   deadline_table transitions;
   bool sweep_armed = false;
+  /// Set while the state is destroyed: what is still in flight fails as such.
+  bool terminating = false;
+
+  balancer_state() = default;
+  balancer_state(const balancer_state&) = delete;
+  balancer_state& operator=(const balancer_state&) = delete;
+  /// Answers every request still waiting for a device with an error: a client that
+  /// relies on the balancer's deadlines must not wait forever for a dead balancer.
+  ~balancer_state();
 };
 
 using balancer_pointer = messages::balancer_actor::stateful_pointer<balancer_state>;

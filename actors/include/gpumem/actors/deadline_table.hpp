@@ -34,6 +34,9 @@ public:
   /// on_expiry may add entries.
   std::size_t expire(clock::time_point now);
 
+  /// Runs on_expiry of every open entry, due or not (the owner is going away).
+  std::size_t expire_all();
+
   /// Entries still waiting for their reply.
   std::size_t open() const noexcept { return open_; }
 
