@@ -176,12 +176,12 @@ struct actor_setup {
   std::string error;
 
   actor_setup() {
-    spdlog::set_level(spdlog::level::warn);  // the actors log every start and stop
     gm::register_protocol(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
     gpumem::actors::runtime_config config;
     config.backend = gpumem::actors::backend_kind::host;
     config.host.capacities = {device_capacity};
+    config.log_level = spdlog::level::warn;  // the actors log every start and stop
     auto made = gpumem::actors::runtime::create(*sys, config);
     if (!made) {
       error = made.error().to_string();
