@@ -12,11 +12,12 @@
 //   BM_EngineAllocFreeDirect the same sizes on a core::engine called directly (the
 //                            in-run baseline); items = pairs.
 //   BM_EngineBatchDirect/64  the batch's work on the engine directly: 64 allocations,
-//                            then their 64 frees; items = 64 per iteration.
+//                            then their 64 frees; items = 64 per iteration (and /512).
 //   BM_ActorBatchAlloc/64    16 rounds of: one batch_allocate of 64 requests through the balancer,
 //                            then one batch_deallocate of the 64 regions; items = 64
 //                            per iteration (an allocation and its free, like the
-//                            baseline's pairs).
+//                            baseline's pairs). /512 beside it separates the fixed
+//                            cost of a batch's round trips from the cost per request.
 //
 // The actor benchmarks are timed by an event-based driver actor inside the actor
 // system: it runs the round trips back to back, measures them with steady_clock, and
@@ -259,7 +260,7 @@ void BM_ActorBatchAlloc(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0) *
                           static_cast<std::int64_t>(batches_per_iteration));
 }
-BENCHMARK(BM_ActorBatchAlloc)->Arg(64)->UseManualTime();
+BENCHMARK(BM_ActorBatchAlloc)->Arg(64)->Arg(512)->UseManualTime();
 
 void BM_EngineAllocFreeDirect(benchmark::State& state) {
   gpumem::cuda::host_device_config device;
@@ -330,6 +331,6 @@ void BM_EngineBatchDirect(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(BM_EngineBatchDirect)->Arg(64)->UseRealTime();
+BENCHMARK(BM_EngineBatchDirect)->Arg(64)->Arg(512)->UseRealTime();
 
 } // namespace
