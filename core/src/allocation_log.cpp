@@ -147,22 +147,35 @@ const char* to_string(log_action action) noexcept {
   return "unknown";
 }
 
+void write_log_header(std::ostream& out) {
+  out << header_with_tag << '\n';
+}
+
+void write_log_entry(std::ostream& out, const log_entry& e) {
+  char fields[160];
+  std::snprintf(fields, sizeof fields, "%llu,%.6f,%s,0x%llx,%zu,%llu,",
+                static_cast<unsigned long long>(e.thread), e.time, to_string(e.action),
+                static_cast<unsigned long long>(e.pointer), e.size,
+                static_cast<unsigned long long>(e.stream));
+  out << fields << csv_field(e.tag) << '\n';
+}
+
 allocation_log::allocation_log(std::ostream& out)
   : out_(out), start_(std::chrono::steady_clock::now()) {
-  out_ << header_with_tag << '\n';
+  write_log_header(out_);
 }
 
 void allocation_log::record(log_action action, cuda::device_ptr pointer, std::size_t size,
                             const std::string& tag) {
+  log_entry e;
   // Hashing the id gives a number that is stable for the thread's lifetime.
-  auto thread = static_cast<unsigned long long>(std::hash<std::thread::id>{}(
-    std::this_thread::get_id()));
-  double seconds =
-    std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  char fields[128];
-  std::snprintf(fields, sizeof fields, "%llu,%.6f,%s,0x%llx,%zu,0,", thread, seconds,
-                to_string(action), static_cast<unsigned long long>(pointer), size);
-  out_ << fields << csv_field(tag) << '\n';
+  e.thread = std::hash<std::thread::id>{}(std::this_thread::get_id());
+  e.time = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  e.action = action;
+  e.pointer = pointer;
+  e.size = size;
+  e.tag = tag;
+  write_log_entry(out_, e);
 }
 
 engine_result<std::vector<log_entry>> read_allocation_log(std::istream& in) {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <deque>
 #include <ostream>
 #include <string>
@@ -118,19 +117,6 @@ private:
   double step_start_ = 0;
   std::size_t in_step_ = 0;
 };
-
-/// RFC 4180 quoting where a tag needs it, as the allocation log does.
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos)
-    return text;
-  std::string quoted = "\"";
-  for (char c : text) {
-    if (c == '"')
-      quoted += '"';
-    quoted += c;
-  }
-  return quoted + '"';
-}
 
 engine_error invalid(const std::string& what) {
   return engine_error(engine_errc::invalid_config, what);
@@ -313,16 +299,9 @@ core::engine_result<generated_trace> generate_trace(const trace_options& options
 }
 
 void write_trace(std::ostream& out, const std::vector<core::log_entry>& entries) {
-  // The allocation log's format (core/src/allocation_log.cpp), field for field.
-  out << "Thread,Time,Action,Pointer,Size,Stream,Tag\n";
-  char line[160];
-  for (const auto& e : entries) {
-    std::snprintf(line, sizeof line, "%llu,%.6f,%s,0x%llx,%zu,%llu,",
-                  static_cast<unsigned long long>(e.thread), e.time, core::to_string(e.action),
-                  static_cast<unsigned long long>(e.pointer), e.size,
-                  static_cast<unsigned long long>(e.stream));
-    out << line << csv_field(e.tag) << '\n';
-  }
+  core::write_log_header(out);
+  for (const auto& e : entries)
+    core::write_log_entry(out, e);
 }
 
 } // namespace gpumem::replay

@@ -41,6 +41,11 @@ private:
 
 const char* to_string(log_action action) noexcept;
 
+/// The log's header line, and one entry as a line (the tag quoted where it needs it):
+/// what allocation_log writes, for anything else that writes a log (trace-gen).
+void write_log_header(std::ostream& out);
+void write_log_entry(std::ostream& out, const log_entry& entry);
+
 /// Parses a whole log. Errors name the line and what was wrong with it.
 engine_result<std::vector<log_entry>> read_allocation_log(std::istream& in);
 
