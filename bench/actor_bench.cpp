@@ -47,6 +47,7 @@
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/cuda/host_backend.hpp"
 #include "gpumem/messages/all.hpp"
+#include "ok_or_skip.hpp"
 
 namespace {
 
@@ -262,33 +263,34 @@ void BM_ActorBatchAlloc(benchmark::State& state) {
 }
 BENCHMARK(BM_ActorBatchAlloc)->Arg(64)->Arg(512)->UseManualTime();
 
-void BM_EngineAllocFreeDirect(benchmark::State& state) {
-  gpumem::cuda::host_device_config device;
-  device.capacity = device_capacity;
-  gpumem::cuda::host_backend_config host;
-  host.devices = {device};
-  gpumem::cuda::host_backend backend(host);
-  gpumem::actors::runtime_config defaults;
-  auto made = core::engine::create(backend, defaults.engine_config_for(0));
-  if (!made) {
-    state.SkipWithError(made.error().to_string().c_str());
-    return;
+/// An engine on a host backend of its own, set up as the runtime's first device.
+struct direct_engine {
+  gpumem::cuda::host_backend backend{one_device()};
+  core::engine_result<std::unique_ptr<core::engine>> made =
+    core::engine::create(backend, gpumem::actors::runtime_config{}.engine_config_for(0));
+
+  static gpumem::cuda::host_backend_config one_device() {
+    gpumem::cuda::host_device_config device;
+    device.capacity = device_capacity;
+    gpumem::cuda::host_backend_config host;
+    host.devices = {device};
+    return host;
   }
-  auto engine = std::move(made).value();
+};
+
+void BM_EngineAllocFreeDirect(benchmark::State& state) {
+  direct_engine direct;
+  if (!ok_or_skip(state, direct.made))
+    return;
+  auto& engine = *direct.made.value();
   const auto& sizes = bench_sizes();
   std::size_t next = 0;
   core::allocation_request request;
   for (auto _ : state) {
     request.size = sizes[next++ % sizes.size()];
-    auto region = engine->allocate(request);
-    if (!region) {
-      state.SkipWithError(region.error().to_string().c_str());
+    auto region = engine.allocate(request);
+    if (!ok_or_skip(state, region) || !ok_or_skip(state, engine.deallocate(region->id)))
       break;
-    }
-    if (auto freed = engine->deallocate(region->id); !freed) {
-      state.SkipWithError(freed.error().to_string().c_str());
-      break;
-    }
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -296,38 +298,25 @@ BENCHMARK(BM_EngineAllocFreeDirect)->UseRealTime();
 
 /// The batch's work done directly: n allocations, then their n frees; items = n.
 void BM_EngineBatchDirect(benchmark::State& state) {
-  gpumem::cuda::host_device_config device;
-  device.capacity = device_capacity;
-  gpumem::cuda::host_backend_config host;
-  host.devices = {device};
-  gpumem::cuda::host_backend backend(host);
-  gpumem::actors::runtime_config defaults;
-  auto made = core::engine::create(backend, defaults.engine_config_for(0));
-  if (!made) {
-    state.SkipWithError(made.error().to_string().c_str());
+  direct_engine direct;
+  if (!ok_or_skip(state, direct.made))
     return;
-  }
-  auto engine = std::move(made).value();
+  auto& engine = *direct.made.value();
   const auto& sizes = bench_sizes();
-  const auto n = static_cast<std::size_t>(state.range(0));
   std::size_t next = 0;
   core::allocation_request request;
-  std::vector<core::region_id> ids(n);
+  std::vector<core::region_id> ids(static_cast<std::size_t>(state.range(0)));
   for (auto _ : state) {
     for (auto& id : ids) {
       request.size = sizes[next++ % sizes.size()];
-      auto region = engine->allocate(request);
-      if (!region) {
-        state.SkipWithError(region.error().to_string().c_str());
+      auto region = engine.allocate(request);
+      if (!ok_or_skip(state, region))
         return;
-      }
       id = region->id;
     }
     for (auto id : ids)
-      if (auto freed = engine->deallocate(id); !freed) {
-        state.SkipWithError(freed.error().to_string().c_str());
+      if (!ok_or_skip(state, engine.deallocate(id)))
         return;
-      }
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "bench_backend.hpp"
+#include "ok_or_skip.hpp"
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/cuda/device_backend.hpp"
 
@@ -22,15 +23,6 @@ namespace {
 namespace gc = gpumem::cuda;
 using gpumem::GiB;
 using gpumem::MiB;
-
-/// True if `r` succeeded; otherwise skips the benchmark with its error.
-template <class Result>
-bool ok_or_skip(benchmark::State& state, const Result& r) {
-  if (r.ok())
-    return true;
-  state.SkipWithError(r.error().to_string().c_str());
-  return false;
-}
 
 /// Waits for a started copy, or passes on the error that kept it from starting.
 gc::status wait_for(gc::result<gc::copy_handle> copy) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bench_backend.hpp"
+#include "ok_or_skip.hpp"
 #include "gpumem/core/engine.hpp"
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/cuda/host_backend.hpp"
@@ -32,15 +33,6 @@ namespace core = gpumem::core;
 using gpumem::GiB;
 using gpumem::KiB;
 using gpumem::MiB;
-
-/// True if `r` succeeded; otherwise skips the benchmark with its error.
-template <class Result>
-bool ok_or_skip(benchmark::State& state, const Result& r) {
-  if (r.ok())
-    return true;
-  state.SkipWithError(r.error().to_string().c_str());
-  return false;
-}
 
 /// The device an engine benchmark runs on: the GPU when gpumem_bench runs on CUDA,
 /// otherwise a host backend of its own with one device of `capacity` bytes.
