@@ -8,21 +8,13 @@
 
 #include "gpumem/cuda/backend_factory.hpp"
 #include "gpumem/cuda/byte_units.hpp"
+#include "step_timing.hpp"
 
 namespace gpumem::tool {
 
 namespace {
 
 using namespace gpumem::cuda;
-using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point start) {
-  return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-double gib_per_second(std::size_t bytes, double seconds) {
-  return seconds > 0 ? static_cast<double>(bytes) / seconds / static_cast<double>(GiB) : 0.0;
-}
 
 /// One line of the closing report.
 struct step_report {

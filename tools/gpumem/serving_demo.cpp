@@ -22,6 +22,7 @@
 #include "gpumem/actors/runtime_config.hpp"
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/messages/all.hpp"
+#include "step_timing.hpp"
 
 namespace gpumem::tool {
 
@@ -29,15 +30,6 @@ namespace {
 
 using namespace gpumem::messages;
 using namespace std::chrono_literals;
-using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point start) {
-  return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-double gib_per_second(std::uint64_t bytes, double seconds) {
-  return seconds > 0 ? static_cast<double>(bytes) / seconds / static_cast<double>(GiB) : 0.0;
-}
 
 std::string mib(std::uint64_t bytes) { return format_bytes(static_cast<std::size_t>(bytes)); }
 
