@@ -22,19 +22,7 @@ void free_late(balancer_pointer self, const region_handle& h) {
   spdlog::warn("balancer: device {} answered an allocation after its deadline; freeing "
                "region {} ({} B)",
                h.device, h.region, h.size);
-  auto* d = find_device(self->state, h.device);
-  if (!d)
-    return;
-  auto device = h.device;
-  auto region = h.region;
-  ask<ok_atom>(
-    self, device, d->handle, "deallocate (late allocation)", deadline_kind::request,
-    [](ok_atom) {},
-    [device, region](caf::error e) {
-      spdlog::error("balancer: could not free late region {} on device {}: {}", region,
-                    device, describe(e));
-    },
-    ignore_late{}, deallocate_atom::value, region);
+  free_regions(self, h.device, {h}, "late allocation");
 }
 
 struct allocation_attempt {
@@ -59,15 +47,13 @@ void attempt(balancer_pointer self, std::shared_ptr<allocation_attempt> a,
     ++st.allocations_routed;
   a->tried.push_back(device);
   auto settle = [self, device, size = a->request.size] {
-    if (auto* e = find_device(self->state, device))
-      e->pending_bytes -= std::min(e->pending_bytes, size);
+    settle_pending(self->state, device, size);
   };
   ask<region_handle>(
     self, device, d.handle, "allocate", deadline_kind::request,
     [self, settle, a, device](region_handle& h) {
       settle();
-      if (auto* e = find_device(self->state, device))  // until the next refresh
-        e->info.free_bytes -= std::min(e->info.free_bytes, h.size);
+      note_allocated(self->state, device, h.size);
       a->rp.deliver(std::move(h));
     },
     [self, settle, a, device](caf::error e) {

@@ -43,27 +43,6 @@ std::string list_of(const std::vector<std::size_t>& indices) {
   return result;
 }
 
-/// Frees regions (of one device) nobody will hold; logs what could not be freed.
-void free_regions(balancer_pointer self, std::int32_t device, std::vector<region_handle> regions,
-                  const char* why, std::function<void()> then = [] {}) {
-  auto* d = find_device(self->state, device);
-  if (!d) {
-    spdlog::error("balancer: {}: device {} left; its {} region(s) stay", why, device,
-                  regions.size());
-    then();
-    return;
-  }
-  auto count = regions.size();
-  ask<ok_atom>(
-    self, device, d->handle, why, deadline_kind::request, [then](ok_atom) { then(); },
-    [then, device, count, why](caf::error e) {
-      spdlog::error("balancer: {}: device {} could not free {} region(s): {}", why, device,
-                    count, describe(e));
-      then();
-    },
-    ignore_late{}, batch_deallocate_atom::value, batch_deallocation_request{std::move(regions)});
-}
-
 /// Every part answered: deliver, or free the parts that succeeded and answer the first
 /// failing part's cause once the frees are done.
 void finish_batch(balancer_pointer self, std::shared_ptr<batch_progress> b) {
@@ -111,6 +90,27 @@ void finish_batch(balancer_pointer self, std::shared_ptr<batch_progress> b) {
 
 } // namespace
 
+/// Frees regions (of one device) nobody will hold; logs what could not be freed.
+void free_regions(balancer_pointer self, std::int32_t device, std::vector<region_handle> regions,
+                  const char* why, std::function<void()> then) {
+  auto* d = find_device(self->state, device);
+  if (!d) {
+    spdlog::error("balancer: {}: device {} left; its {} region(s) stay", why, device,
+                  regions.size());
+    then();
+    return;
+  }
+  auto count = regions.size();
+  ask<ok_atom>(
+    self, device, d->handle, why, deadline_kind::request, [then](ok_atom) { then(); },
+    [then, device, count, why](caf::error e) {
+      spdlog::error("balancer: {}: device {} could not free {} region(s): {}", why, device,
+                    count, describe(e));
+      then();
+    },
+    ignore_late{}, batch_deallocate_atom::value, batch_deallocation_request{std::move(regions)});
+}
+
 caf::result<batch_allocation_response> on_batch(balancer_pointer self,
                                                 batch_allocation_request batch) {
   auto& st = self->state;
@@ -122,8 +122,7 @@ caf::result<batch_allocation_response> on_batch(balancer_pointer self,
   std::map<std::int32_t, batch_part> by_device;
   auto undo_pending = [&] {
     for (auto& [device, part] : by_device)
-      if (auto* d = find_device(st, device))
-        d->pending_bytes -= std::min(d->pending_bytes, part.bytes);
+      settle_pending(st, device, part.bytes);
   };
   for (std::size_t i = 0; i < batch.requests.size(); ++i) {
     auto chosen = route(st, batch.requests[i]);
@@ -159,10 +158,7 @@ caf::result<batch_allocation_response> on_batch(balancer_pointer self,
       sub.requests.push_back(std::move(batch.requests[i]));
     auto device = part.device;
     auto bytes = part.bytes;
-    auto settle = [self, device, bytes] {
-      if (auto* e = find_device(self->state, device))
-        e->pending_bytes -= std::min(e->pending_bytes, bytes);
-    };
+    auto settle = [self, device, bytes] { settle_pending(self->state, device, bytes); };
     auto one_done = [self, b] {
       if (--b->pending == 0)
         finish_batch(self, b);
@@ -174,8 +170,7 @@ caf::result<batch_allocation_response> on_batch(balancer_pointer self,
         std::uint64_t taken = 0;
         for (auto& h : r.regions)
           taken += h.size;
-        if (auto* e = find_device(self->state, device))
-          e->info.free_bytes -= std::min(e->info.free_bytes, taken);
+        note_allocated(self->state, device, taken);
         b->regions[p] = std::move(r.regions);
         one_done();
       },

@@ -4,6 +4,7 @@
 // each file implements. Internal to the actors library.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,10 @@ device_entry* find_device(balancer_state& st, std::int32_t device);
 // -- routing (balancer_routing.cpp) ------------------------------------------------
 
 std::uint64_t estimated_free(const device_entry& d);
+/// Requests of `bytes` routed to `device` were answered: no longer pending there.
+void settle_pending(balancer_state& st, std::int32_t device, std::uint64_t bytes);
+/// `bytes` were allocated on `device`: its free figure drops until the next refresh.
+void note_allocated(balancer_state& st, std::int32_t device, std::uint64_t bytes);
 /// Picks the device for `request` among the devices not in `tried`; an error when
 /// none can be chosen.
 caf::expected<std::int32_t> route(balancer_state& st,
@@ -98,6 +103,12 @@ struct ignore_late {
   template <class T>
   void operator()(T&) const noexcept {}
 };
+
+/// Frees regions of one device that nobody will hold (one batch_deallocate); logs what
+/// could not be freed; `then` runs when the device has answered (balancer_batch.cpp).
+void free_regions(balancer_pointer self, std::int32_t device,
+                  std::vector<messages::region_handle> regions, const char* why,
+                  std::function<void()> then = [] {});
 
 /// Asks one device for its info (free bytes) and status (pressure level).
 void refresh(balancer_pointer self, std::int32_t device);

@@ -100,6 +100,16 @@ std::uint64_t estimated_free(const device_entry& d) {
   return d.info.free_bytes > d.pending_bytes ? d.info.free_bytes - d.pending_bytes : 0;
 }
 
+void settle_pending(balancer_state& st, std::int32_t device, std::uint64_t bytes) {
+  if (auto* d = find_device(st, device))
+    d->pending_bytes -= std::min(d->pending_bytes, bytes);
+}
+
+void note_allocated(balancer_state& st, std::int32_t device, std::uint64_t bytes) {
+  if (auto* d = find_device(st, device))
+    d->info.free_bytes -= std::min(d->info.free_bytes, bytes);
+}
+
 caf::expected<std::int32_t> route(balancer_state& st, const allocation_request& request,
                                   const std::vector<std::int32_t>& tried) {
   if (request.device_hint >= 0) {
