@@ -5,8 +5,11 @@
 #include <cstddef>
 #include <optional>
 
+#include <catch2/catch.hpp>
 #include <caf/all.hpp>
 
+#include "gpumem/actors/device_allocator.hpp"
+#include "gpumem/core/engine.hpp"
 #include "gpumem/cuda/host_backend.hpp"
 #include "gpumem/messages/all.hpp"
 
@@ -26,6 +29,20 @@ inline caf::actor_system_config& testing_config(caf::actor_system_config& c) {
   c.set("scheduler.policy", caf::atom("testing"));
   c.set("logger.inline-output", true);
   return c;
+}
+
+/// A device allocator for `device` of `backend`, over a new engine with the default
+/// settings; options.backend is set to `backend`.
+inline messages::device_allocator_actor
+spawn_allocator(caf::actor_system& sys, cuda::device_backend& backend, int device,
+                actors::device_allocator_options options = {}) {
+  core::engine_config config;
+  config.device = device;
+  auto made = core::engine::create(backend, config);
+  REQUIRE(made.ok());
+  options.backend = &backend;
+  return sys.spawn(actors::device_allocator, std::move(made).value(),
+                   static_cast<std::int32_t>(device), std::move(options));
 }
 
 /// A reply as the test reads it: the value, an error, or nothing (yet).

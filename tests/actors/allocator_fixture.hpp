@@ -47,16 +47,12 @@ struct fixture {
       sys(test::testing_config(cfg)),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
       self(sys, true) {
-    auto made = core::engine::create(backend, core::engine_config{});
-    REQUIRE(made.ok());
     actors::device_allocator_options options;
     options.while_asleep = mode;
-    options.backend = &backend;
     options.pressure = std::move(pressure);
     if (adjust)
       adjust(options);
-    aut = sys.spawn(actors::device_allocator, std::move(made).value(), std::int32_t{0},
-                    options);
+    aut = test::spawn_allocator(sys, backend, 0, std::move(options));
     sched.run();
   }
 

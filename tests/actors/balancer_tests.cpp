@@ -50,17 +50,10 @@ struct fixture {
       sys(test::testing_config(cfg)),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
       self(sys, true) {
-    for (int d = 0; d < 2; ++d) {
-      core::engine_config config;
-      config.device = d;
-      auto made = core::engine::create(backend, config);
-      REQUIRE(made.ok());
-      actors::device_allocator_options options;
-      options.backend = &backend;
-      options.poll_interval = std::chrono::microseconds{0};
-      devices.push_back(sys.spawn(actors::device_allocator, std::move(made).value(),
-                                  std::int32_t{d}, options));
-    }
+    actors::device_allocator_options device_options;
+    device_options.poll_interval = std::chrono::microseconds{0};
+    for (int d = 0; d < 2; ++d)
+      devices.push_back(test::spawn_allocator(sys, backend, d, device_options));
     actors::balancer_options options;
     options.routing = routing;
     aut = sys.spawn(actors::balancer, options);

@@ -517,12 +517,7 @@ TEST_CASE("a failed memory read keeps the previous level and reading", "[actors]
 TEST_CASE("a subscribed device allocator trims its cache on warning",
           "[actors][pressure][allocator]") {
   fixture fx(test_settings(), {0});
-  auto made = core::engine::create(fx.backend, core::engine_config{});
-  REQUIRE(made.ok());
-  actors::device_allocator_options options;
-  options.backend = &fx.backend;
-  auto alloc = fx.sys.spawn(actors::device_allocator, std::move(made).value(), std::int32_t{0},
-                            options);
+  auto alloc = test::spawn_allocator(fx.sys, fx.backend, 0);
   fx.sched.run();
   auto ask_alloc = [&](auto... xs) {
     fx.self->send(alloc, xs...);
