@@ -7,6 +7,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake make            # toolchain
+  ccache                    # cheap rebuilds of every preset
   libcaf-dev                # C++ Actor Framework 0.17
   libspdlog-dev             # logging (brings libfmt-dev)
   catch2                    # tests (Catch2 2.13)
