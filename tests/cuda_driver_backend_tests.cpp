@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gpumem/cuda/cuda_driver_backend.hpp"
+#include "support/copy_wait.hpp"
 
 using namespace gpumem::cuda;
 using Catch::Matchers::Contains;
@@ -97,10 +98,10 @@ TEST_CASE("cuda_driver_backend: a mapped chunk round-trips data", "[cuda_driver_
 
   auto up = backend.copy_to_device_async(0, *base + size, out->data(), size);
   REQUIRE(up.ok());
-  REQUIRE((*up)->wait().ok());
+  REQUIRE(gpumem::test::await_copy(**up, "the copy up").ok());
   auto down = backend.copy_to_host_async(0, in->data(), *base + size, size);
   REQUIRE(down.ok());
-  REQUIRE((*down)->wait().ok());
+  REQUIRE(gpumem::test::await_copy(**down, "the copy down").ok());
   CHECK((*down)->ready());
   CHECK(std::memcmp(in->data(), out->data(), size) == 0);
 

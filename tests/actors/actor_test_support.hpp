@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string_view>
 
 #include <catch2/catch.hpp>
 #include <caf/all.hpp>
@@ -12,6 +13,7 @@
 #include "gpumem/core/engine.hpp"
 #include "gpumem/cuda/host_backend.hpp"
 #include "gpumem/messages/all.hpp"
+#include "support/wait.hpp"
 
 namespace gpumem::test {
 
@@ -43,6 +45,27 @@ spawn_allocator(caf::actor_system& sys, cuda::device_backend& backend, int devic
   options.backend = &backend;
   return sys.spawn(actors::device_allocator, std::move(made).value(),
                    static_cast<std::int32_t>(device), std::move(options));
+}
+
+/// Runs the coordinator's jobs until none is left, without firing timers. Allocators
+/// with a zero poll interval poll a transition with plain sends, so the jobs run out only
+/// when its copies have finished on the copy threads; between batches of jobs the wait
+/// leaves them the cores. Fails after wait_limit, naming `what`.
+inline void settle(caf::scheduler::test_coordinator& sched,
+                   std::string_view what = "the actors to run out of jobs") {
+  wait_until(what, [&] {
+    sched.run(256);
+    return !sched.has_job();
+  }, [&] { return std::string{"jobs are still queued"}; });
+}
+
+/// Runs jobs and fires timers (an allocator's poll timer) until neither is left.
+inline void drive(caf::scheduler::test_coordinator& sched,
+                  std::string_view what = "the actors to settle, timers included") {
+  wait_until(what, [&] {
+    sched.run();
+    return sched.trigger_timeouts() == 0 && !sched.has_job();
+  }, [&] { return std::string{"jobs or timers are still pending"}; });
 }
 
 /// A reply as the test reads it: the value, an error, or nothing (yet).

@@ -78,15 +78,7 @@ struct fixture {
   }
 
   /// Runs the actor and fires its poll timers until nothing is left to do.
-  void drive() {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (std::chrono::steady_clock::now() < deadline) {
-      sched.run();
-      if (sched.trigger_timeouts() == 0 && !sched.has_job())
-        return;
-    }
-    FAIL("the actor did not settle within 5 s");
-  }
+  void drive() { test::drive(sched, "the allocator to settle (poll timers included)"); }
 
   /// Sends a request, drives the actor to the end, and returns the reply.
   template <class T, class... Ts>

@@ -1,7 +1,7 @@
 // The balancer under CAF's deterministic test coordinator, in front of two device
 // allocators whose engines share one host backend with two emulated devices. The
 // allocators poll their transitions with plain sends (poll_interval 0), so nothing
-// needs a timer: sched.run() settles everything, and the balancer's request timeouts
+// needs a timer: settle() runs everything, and the balancer's request timeouts
 // never fire unless a test advances the clock.
 
 #include <catch2/catch.hpp>
@@ -57,7 +57,7 @@ struct fixture {
     actors::balancer_options options;
     options.routing = routing;
     aut = sys.spawn(actors::balancer, options);
-    sched.run();
+    settle();
     if (add_devices)
       for (auto& d : devices)
         must<device_info>(add_device_atom::value, d);
@@ -67,13 +67,16 @@ struct fixture {
     self->send_exit(aut, caf::exit_reason::user_shutdown);
     for (auto& d : devices)
       self->send_exit(d, caf::exit_reason::user_shutdown);
-    sched.run();
+    sched.run();  // exits end every poll; a destructor must not fail the test
   }
+
+  /// Runs every job, the allocators' transition polls included; bounded by time.
+  void settle() { test::settle(sched); }
 
   template <class T, class... Ts>
   reply<T> ask_to(const caf::actor& to, Ts&&... xs) {
     self->send(to, std::forward<Ts>(xs)...);
-    sched.run();
+    settle();
     reply<T> r;
     self->receive([&](T& x) { r.value = std::move(x); },
                   [&](caf::error& e) { r.error = std::move(e); },
@@ -343,7 +346,7 @@ TEST_CASE("remove_device stops routing to it", "[actors][balancer]") {
 TEST_CASE("a device that terminates is dropped", "[actors][balancer]") {
   fixture fx;
   fx.self->send_exit(fx.devices[1], caf::exit_reason::user_shutdown);
-  fx.sched.run();
+  fx.settle();
   for (int i = 0; i < 2; ++i)
     CHECK(fx.allocate(1 * MiB).device == 0);
   CHECK(fx.must<std::vector<device_info>>(info_atom::value).size() == 1);
@@ -359,12 +362,12 @@ TEST_CASE("a critical device is avoided while another has room",
   event.available_bytes = capacity;
   event.level = pressure_level::critical;
   fx.self->send(caf::actor_cast<pressure_subscriber_actor>(fx.aut), event);
-  fx.sched.run();
+  fx.settle();
   CHECK(fx.allocate(1 * MiB).device == 0);
   event.level = pressure_level::normal;
   event.previous = pressure_level::critical;
   fx.self->send(caf::actor_cast<pressure_subscriber_actor>(fx.aut), event);
-  fx.sched.run();
+  fx.settle();
   CHECK(fx.allocate(1 * MiB).device == 1);
 }
 
@@ -399,8 +402,7 @@ TEST_CASE("a device that does not answer in time is a timeout", "[actors][balanc
   fx.sched.run_once();  // the balancer routes and sends; device 0 does not run yet
   fx.sched.advance_time(std::chrono::seconds(11));
   // The timeout message reaches the balancer before device 0's answer.
-  while (fx.sched.has_job())
-    fx.sched.run_once();
+  fx.settle();
   reply<region_handle> r;
   fx.self->receive([&](region_handle& x) { r.value = x; },
                    [&](caf::error& e) { r.error = e; },
@@ -409,7 +411,7 @@ TEST_CASE("a device that does not answer in time is a timeout", "[actors][balanc
   CHECK(r.code() == gpumem_errc::timeout);
   // Device 0 did allocate, after the deadline: nobody holds that region, so the
   // balancer freed it again.
-  fx.sched.run();
+  fx.settle();
   CHECK(fx.live(0) == 0);
 }
 
@@ -418,7 +420,7 @@ TEST_CASE("a balancer that terminates answers what is in flight", "[actors][bala
   fx.self->send(fx.aut, allocate_atom::value, fixture::request_of(1 * MiB, "x", 0));
   fx.sched.run_once();  // the balancer sends to device 0, which does not run yet
   fx.self->send_exit(fx.aut, caf::exit_reason::user_shutdown);
-  fx.sched.run();
+  fx.settle();
   reply<region_handle> r;
   fx.self->receive([&](region_handle& x) { r.value = x; },
                    [&](caf::error& e) { r.error = e; },
@@ -436,7 +438,7 @@ TEST_CASE("a sleep_all answered after its deadline is undone", "[actors][balance
   fx.self->send(fx.aut, sleep_all_atom::value, sleep_policy::at_level(1));
   fx.sched.run_once();  // the balancer sends both sleeps; neither device runs yet
   fx.sched.advance_time(std::chrono::minutes(6));  // past the transition timeout
-  fx.sched.run();
+  fx.settle();
   reply<std::vector<transition_report>> r;
   fx.self->receive([&](std::vector<transition_report>& x) { r.value = x; },
                    [&](caf::error& e) { r.error = e; },
@@ -481,7 +483,7 @@ TEST_CASE("the periodic refresh brings memory taken behind the balancer's back",
   auto outside = fx.backend.create_chunk(0, 96 * MiB);
   REQUIRE(outside.ok());
   fx.sched.trigger_timeouts();  // the refresh tick: info and status from every device
-  fx.sched.run();
+  fx.settle();
   CHECK(fx.allocate(1 * MiB).device == 1);
   REQUIRE(fx.backend.release_chunk(*outside).ok());
 }

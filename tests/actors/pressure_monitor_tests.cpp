@@ -601,8 +601,7 @@ TEST_CASE("a subscribed device allocator trims its cache on warning",
   spdlog::info("pressure reaction: level change -> cache trimmed ({} B): {:.1f} us; -> "
                "release seen by the monitor: {:.1f} us (test coordinator, one tick)",
                cached, to_trim.count(), to_reading.count());
-  CHECK(to_trim.count() >= 0);
-  CHECK(to_reading.count() >= 0);
+  // Reported, not asserted: a test never asserts on wall-clock time.
 
   fx.self->send_exit(alloc, caf::exit_reason::user_shutdown);
   fx.sched.run();

@@ -24,6 +24,7 @@
 #include "gpumem/actors/runtime.hpp"
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/messages/all.hpp"
+#include "support/wait.hpp"
 
 namespace {
 
@@ -31,7 +32,7 @@ using namespace gpumem;
 using namespace gpumem::messages;
 using namespace std::chrono_literals;
 
-constexpr auto wait_limit = std::chrono::seconds(60);
+using test::wait_limit;
 
 actors::runtime_config two_host_devices() {
   actors::runtime_config config;
@@ -217,15 +218,12 @@ TEST_CASE("runtime: each allocator hears of its own device's pressure only", "[r
     REQUIRE(c.ok());
     taken.push_back(*c);
   }
-  auto deadline = std::chrono::steady_clock::now() + wait_limit;
   std::vector<pressure_event> levels;
-  do {
-    std::this_thread::sleep_for(10ms);
+  test::wait_until("device 1 to reach warning", [&] {
     ask_monitor(pressure_atom::value, levels);
     REQUIRE(levels.size() == 2);
-  } while (levels[1].level != pressure_level::warning &&
-           std::chrono::steady_clock::now() < deadline);
-  REQUIRE(levels[1].level == pressure_level::warning);
+    return levels[1].level == pressure_level::warning;
+  }, [&] { return std::string("device 1 is at ") + to_string(levels[1].level); });
   CHECK(levels[0].level == pressure_level::normal);
 
   // Sent with the reading that changed the level: device 1's allocator and the balancer.
@@ -233,10 +231,10 @@ TEST_CASE("runtime: each allocator hears of its own device's pressure only", "[r
   ask_monitor(status_atom::value, status);
   CHECK(status.events_sent == 2);
   device_status one;
-  do {
+  test::wait_until("device 1's allocator to hear of warning", [&] {
     one = allocator_status(1);
-  } while (one.pressure != pressure_level::warning &&
-           std::chrono::steady_clock::now() < deadline);
+    return one.pressure == pressure_level::warning;
+  }, [&] { return std::string("its allocator knows ") + to_string(one.pressure); });
   CHECK(one.pressure == pressure_level::warning);
   CHECK(allocator_status(0).pressure == pressure_level::normal);
 

@@ -8,6 +8,7 @@
 
 #include "device/conformance_backend.hpp"
 #include "device/test_patterns.hpp"
+#include "support/copy_wait.hpp"
 
 using namespace gpumem;
 using namespace gpumem::cuda;
@@ -45,13 +46,13 @@ void must(status s) {
 
 void copy_in(int device, device_ptr dst, const pinned_buffer& src, std::size_t size) {
   auto copy = must(backend().copy_to_device_async(device, dst, src.data(), size));
-  must(copy->wait());
+  must(test::await_copy(*copy, "a copy to the device"));
   CHECK(copy->ready());
 }
 
 void copy_out(int device, pinned_buffer& dst, device_ptr src, std::size_t size) {
   auto copy = must(backend().copy_to_host_async(device, dst.data(), src, size));
-  must(copy->wait());
+  must(test::await_copy(*copy, "a copy to the host"));
   CHECK(copy->ready());
 }
 
@@ -197,7 +198,7 @@ TEST_CASE("the same address keeps its bytes through back up, release and restore
         copies.push_back(must(backend().copy_to_host_async(device, backup.data() + offset,
                                                            range.base + offset, chunk)));
       for (auto& copy : copies)
-        must(copy->wait());
+        must(test::await_copy(*copy, "a piece of the backup"));
       CHECK(test::checksum(backup.data(), range.size) == expected);
 
       auto base_before = range.base;
@@ -222,7 +223,7 @@ TEST_CASE("copies on one device complete in the order they were started", "[conf
   test::fill_pattern(second.data(), chunk, 2);
   auto a = must(backend().copy_to_device_async(0, range.base, first.data(), chunk));
   auto b = must(backend().copy_to_device_async(0, range.base, second.data(), chunk));
-  must(b->wait());
+  must(test::await_copy(*b, "the second copy"));
   CHECK(a->ready());
   must(a->wait());
   auto readback = must(backend().allocate_pinned(chunk));

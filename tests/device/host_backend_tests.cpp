@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "device/test_patterns.hpp"
+#include "support/copy_wait.hpp"
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/cuda/host_backend.hpp"
 
@@ -65,7 +66,7 @@ TEST_CASE("host device memory is real memory at the mapped address", "[host]") {
   auto* bytes = reinterpret_cast<std::byte*>(base);
   test::fill_pattern(bytes, 2 * MiB, 5);
   auto out = *backend.allocate_pinned(2 * MiB);
-  REQUIRE((*backend.copy_to_host_async(0, out.data(), base, 2 * MiB))->wait().ok());
+  REQUIRE(test::await_copy(**backend.copy_to_host_async(0, out.data(), base, 2 * MiB)).ok());
   CHECK(std::memcmp(out.data(), bytes, 2 * MiB) == 0);
 
   // A second mapping of the same chunk views the same pages.
@@ -99,7 +100,8 @@ TEST_CASE("host backend refuses what CUDA refuses", "[host]") {
     auto past = backend.copy_to_device_async(0, base + 2 * MiB, host.data(), 4 * MiB);
     REQUIRE_FALSE(past.ok());
     CHECK(past.error().code() == error_code::invalid_value);
-    CHECK((*backend.copy_to_device_async(0, base + 2 * MiB, host.data(), 2 * MiB))->wait().ok());
+    CHECK(test::await_copy(**backend.copy_to_device_async(0, base + 2 * MiB, host.data(), 2 * MiB))
+            .ok());
   }
   SECTION("unmap and set_access take whole mappings") {
     CHECK(backend.unmap(base, 2 * MiB).error().code() == error_code::invalid_value);
@@ -153,7 +155,7 @@ TEST_CASE("host backend serves many threads at once", "[host]") {
         test::fill_pattern(host->data(), 2 * MiB, static_cast<std::uint64_t>(t * 1000 + round));
         auto sum = test::checksum(host->data(), 2 * MiB);
         auto in = backend.copy_to_device_async(device, *base, host->data(), 2 * MiB);
-        if (!in || !(*in)->wait()
+        if (!in || !test::await_copy_quietly(**in)
             || test::checksum(reinterpret_cast<std::byte*>(*base), 2 * MiB) != sum)
           ++failures[static_cast<std::size_t>(t)];
         if (!backend.unmap(*base, 2 * MiB) || !backend.release_chunk(*chunk)

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "device/test_patterns.hpp"
+#include "support/copy_wait.hpp"
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/cuda/host_backend.hpp"
 
@@ -55,13 +56,13 @@ std::optional<device_error> map_and_fill(host_backend& backend) {
   auto in = backend.copy_to_device_async(0, *base, host->data(), size);
   if (!in)
     return fail(in.error());
-  if (auto s = (*in)->wait(); !s)
+  if (auto s = test::await_copy(**in, "the copy in"); !s)
     return fail(s.error());
   std::fill_n(host->data(), size, std::byte{0});
   auto out = backend.copy_to_host_async(0, host->data(), *base, size);
   if (!out)
     return fail(out.error());
-  if (auto s = (*out)->wait(); !s)
+  if (auto s = test::await_copy(**out, "the copy out"); !s)
     return fail(s.error());
   REQUIRE(test::checksum(host->data(), size) == expected);
   return fail(device_error{error_code::success, "completed"});  // clean up the success too

@@ -24,6 +24,7 @@
 #include "gpumem/core/engine.hpp"
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/cuda/host_backend.hpp"
+#include "support/wait.hpp"
 
 namespace gpumem::engine_test {
 
@@ -665,16 +666,23 @@ inline std::vector<region_info> without_tag(const std::vector<region_info>& rs,
   return out;
 }
 
-/// Calls advance() until it returns a value; `each` runs between the calls.
+/// Calls advance() until it returns a value; `each` runs between the calls. Fails the
+/// test if the transition has not finished within test::wait_limit.
 template <class F>
 core::engine_result<core::transition_report> finish_transition(engine& e, F&& each) {
-  for (int i = 0; i < 1000000; ++i) {
-    if (auto done = e.advance())
-      return std::move(*done);
-    each();
-  }
-  FAIL("advance() never finished the transition");
-  return core::engine_error(engine_errc::invalid_transition, "never finished");
+  std::optional<core::engine_result<core::transition_report>> done;
+  test::wait_until(
+    "advance() to finish the transition",
+    [&] {
+      done = e.advance();
+      if (!done)
+        each();
+      return done.has_value();
+    },
+    [&] { return std::string("the engine is still ") + core::to_string(e.state()); });
+  if (!done)
+    return core::engine_error(engine_errc::invalid_transition, "never finished");
+  return std::move(*done);
 }
 
 inline core::engine_result<core::transition_report> finish_transition(engine& e) {

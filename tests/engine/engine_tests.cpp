@@ -681,12 +681,9 @@ TEST_CASE("allocate during a transition is refused until advance() finishes it",
     auto during = fx->allocate({.size = 4096, .tag = tag});
     CHECK_ERROR(during, engine_errc::transition_in_progress);
   }
-  std::optional<core::engine_result<core::transition_report>> done;
-  for (int i = 0; i < 100000 && !done; ++i)
-    done = fx->advance();
-  REQUIRE(done.has_value());
-  INFO(outcome(*done));
-  REQUIRE(done->ok());
+  auto done = finish_transition(*fx);
+  INFO(outcome(done));
+  REQUIRE(done.ok());
   CHECK(fx->state() == engine_state::asleep);
   // Asleep now: the sleeping tags refuse.
   CHECK_ERROR(fx->allocate({.size = 4096, .tag = weights}), engine_errc::tag_asleep);
@@ -694,12 +691,9 @@ TEST_CASE("allocate during a transition is refused until advance() finishes it",
   REQUIRE(fx->begin_wake().ok());
   CHECK(fx->state() == engine_state::waking);
   CHECK_ERROR(fx->allocate({.size = 4096, .tag = weights}), engine_errc::transition_in_progress);
-  done.reset();
-  for (int i = 0; i < 100000 && !done; ++i)
-    done = fx->advance();
-  REQUIRE(done.has_value());
-  INFO(outcome(*done));
-  REQUIRE(done->ok());
+  auto woke = finish_transition(*fx);
+  INFO(outcome(woke));
+  REQUIRE(woke.ok());
   CHECK(fx->state() == engine_state::awake);
   CHECK(fx->allocate({.size = 4096, .tag = weights}).ok());
   CHECK_REGION_PATTERN(r, 1);
