@@ -14,6 +14,7 @@ packages=(
   libboost-dev              # Boost.Asio for the serving clients
   libbenchmark-dev          # gpumem_bench (Google Benchmark)
   nlohmann-json3-dev        # snapshots and reports as JSON
+  clang-14 libclang-rt-14-dev  # the fuzz preset: clang++-14 and libFuzzer
 )
 
 missing=()

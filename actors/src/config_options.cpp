@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <string>
 #include <vector>
+
+#include <caf/string_view.hpp>
 
 #include "gpumem/actors/runtime_config.hpp"
 
@@ -156,26 +159,36 @@ using namespace detail;
 
 // -- gpumem_config ------------------------------------------------------------------
 
+namespace {
+
+// CAF 0.17's string_view takes a const char* only under GCC (CAF_GCC); under clang,
+// only arrays and strings. The table's names are static, so views of them live on.
+caf::string_view view(const char* text) {
+  return {text, std::strlen(text)};
+}
+
+} // namespace
+
 gpumem_config::gpumem_config() {
   for (const auto& spec : options) {
     std::string help = std::string(spec.help) + "; " + spec.form + "; default " + spec.fallback;
-    opt_group group{custom_options_, spec.group};
+    opt_group group{custom_options_, view(spec.group)};
     switch (spec.kind) {
       case value_kind::integer:
-        group.add<std::int64_t>(spec.name, help);
+        group.add<std::int64_t>(view(spec.name), help);
         break;
       case value_kind::fraction:
-        group.add<double>(spec.name, help);
+        group.add<double>(view(spec.name), help);
         break;
       case value_kind::boolean:
       case value_kind::text:
       case value_kind::byte_size:
       case value_kind::entry_list:
-        group.add<std::string>(spec.name, help);
+        group.add<std::string>(view(spec.name), help);
         break;
       case value_kind::text_list:
       case value_kind::size_list:
-        group.add<std::vector<std::string>>(spec.name, help);
+        group.add<std::vector<std::string>>(view(spec.name), help);
         break;
     }
   }

@@ -152,11 +152,16 @@ void write_log_header(std::ostream& out) {
 }
 
 void write_log_entry(std::ostream& out, const log_entry& e) {
-  char fields[160];
-  std::snprintf(fields, sizeof fields, "%llu,%.6f,%s,0x%llx,%zu,%llu,",
-                static_cast<unsigned long long>(e.thread), e.time, to_string(e.action),
-                static_cast<unsigned long long>(e.pointer), e.size,
-                static_cast<unsigned long long>(e.stream));
+  // Sized by a first pass: a time the reader accepts may have hundreds of digits
+  // (1e200 s), and a fixed buffer would cut the line short.
+  auto format = [&](char* buffer, std::size_t size) {
+    return std::snprintf(buffer, size, "%llu,%.6f,%s,0x%llx,%zu,%llu,",
+                         static_cast<unsigned long long>(e.thread), e.time, to_string(e.action),
+                         static_cast<unsigned long long>(e.pointer), e.size,
+                         static_cast<unsigned long long>(e.stream));
+  };
+  std::string fields(static_cast<std::size_t>(format(nullptr, 0)), '\0');
+  format(fields.data(), fields.size() + 1);
   out << fields << csv_field(e.tag) << '\n';
 }
 

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -449,6 +450,37 @@ void for_each_sample(F&& f) {
 
 TEST_CASE("every value type survives CAF's binary serializer", "[messages]") {
   for_each_sample([](const auto& x) { check_binary_round_trip(x); });
+}
+
+// CAF 0.17.6's serializer loops forever on an infinite double, and its deserializer
+// reads the largest exponent as infinity: a peer's bytes once made the next
+// serialization of a defragment_report hang (found by tests/fuzz/message_deserializer).
+TEST_CASE("a value with an infinite or NaN double is refused when written and when read",
+          "[messages]") {
+  std::vector<char> buf;
+  caf::binary_serializer sink{local_system(), buf};
+  defragment_report report{.device = 1, .fragmentation_before = 0.5};
+  REQUIRE(!sink(report));
+  // fragmentation_after, the last field: its exponent bits all set.
+  REQUIRE(buf.size() >= 8);
+  std::uint64_t infinity = 0x7ff0000000000000;
+  for (int i = 0; i < 8; ++i)
+    buf[buf.size() - 8 + i] = static_cast<char>(infinity >> (8 * (7 - i)));
+  defragment_report read;
+  caf::binary_deserializer source{local_system(), buf};
+  auto err = source(read);
+  CHECK(gpumem_code(err) == gpumem_errc::invalid_config);
+  CHECK(error_message(err) == "defragment_report.fragmentation_after is not a finite number");
+
+  report.fragmentation_after = std::numeric_limits<double>::infinity();
+  std::vector<char> out;
+  caf::binary_serializer refusing{local_system(), out};
+  err = refusing(report);
+  CHECK(gpumem_code(err) == gpumem_errc::invalid_config);
+  device_status status;
+  status.max_response_ms = std::numeric_limits<double>::quiet_NaN();
+  err = refusing(status);
+  CHECK(error_message(err) == "device_status.max_response_ms is not a finite number");
 }
 
 TEST_CASE("gpumem_errc: names, make_error, category and message", "[messages]") {

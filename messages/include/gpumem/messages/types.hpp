@@ -4,12 +4,19 @@
 // no std::optional and no maps. Each has inspect() (CAF 0.17's API) and operator==,
 // and register_protocol() (register.hpp) names every one of them for the wire.
 
+#include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <caf/error.hpp>
+#include <caf/meta/load_callback.hpp>
+#include <caf/meta/save_callback.hpp>
 #include <caf/meta/type_name.hpp>
+
+#include "gpumem/messages/errors.hpp"
 
 namespace gpumem::messages {
 
@@ -67,6 +74,21 @@ inline const char* to_string(pressure_level x) noexcept {
     case pressure_level::critical: return "critical";
   }
   return "unknown";
+}
+
+// -- floating-point fields --------------------------------------------------------
+
+/// CAF 0.17.6 writes a double by halving it until it is below 2, which never ends for
+/// an infinity, and reads the largest exponent as one: a peer's bytes could thus make
+/// the next serialization of the value hang. The protocol's doubles are finite at
+/// both ends: inspect() refuses an infinity or NaN when a value is written or read.
+inline caf::error finite_fields(const char* type,
+                                std::initializer_list<std::pair<const char*, double>> fields) {
+  for (const auto& [name, value] : fields)
+    if (!std::isfinite(value))
+      return make_error(gpumem_errc::invalid_config, std::string(type) + "." + name
+                                                       + " is not a finite number");
+  return caf::none;
 }
 
 // -- allocation ------------------------------------------------------------------
@@ -178,9 +200,14 @@ struct transition_report {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, transition_report& x) {
-  return f(caf::meta::type_name("gpumem::transition_report"), x.device, x.kind, x.tags,
-           x.bytes_backed_up, x.bytes_discarded, x.bytes_released, x.bytes_mapped,
-           x.bytes_restored, x.seconds, x.copy_seconds);
+  auto finite = [&x] {
+    return finite_fields("transition_report",
+                         {{"seconds", x.seconds}, {"copy_seconds", x.copy_seconds}});
+  };
+  return f(caf::meta::type_name("gpumem::transition_report"), caf::meta::save_callback(finite),
+           x.device, x.kind, x.tags, x.bytes_backed_up, x.bytes_discarded, x.bytes_released,
+           x.bytes_mapped, x.bytes_restored, x.seconds, x.copy_seconds,
+           caf::meta::load_callback(finite));
 }
 
 // -- maintenance -----------------------------------------------------------------
@@ -212,9 +239,13 @@ struct defragment_report {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, defragment_report& x) {
-  return f(caf::meta::type_name("gpumem::defragment_report"), x.device,
-           x.bytes_released_cached, x.bytes_released_tails, x.segments_released,
-           x.fragmentation_before, x.fragmentation_after);
+  auto finite = [&x] {
+    return finite_fields("defragment_report", {{"fragmentation_before", x.fragmentation_before},
+                                               {"fragmentation_after", x.fragmentation_after}});
+  };
+  return f(caf::meta::type_name("gpumem::defragment_report"), caf::meta::save_callback(finite),
+           x.device, x.bytes_released_cached, x.bytes_released_tails, x.segments_released,
+           x.fragmentation_before, x.fragmentation_after, caf::meta::load_callback(finite));
 }
 
 // -- statistics (core::engine_statistics, flattened) -----------------------------
@@ -291,11 +322,16 @@ struct statistics {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, statistics& x) {
-  return f(caf::meta::type_name("gpumem::statistics"), x.device, x.total, x.tags, x.ooms,
-           x.oom_retries, x.segments_created, x.segments_released, x.chunks_created,
-           x.chunks_reused, x.chunks_released, x.sleeps, x.wakes, x.failed_transitions,
-           x.bytes_backed_up, x.bytes_restored, x.bytes_discarded, x.sleep_seconds,
-           x.wake_seconds, x.trims, x.defragmentations, x.bytes_trimmed);
+  auto finite = [&x] {
+    return finite_fields("statistics",
+                         {{"sleep_seconds", x.sleep_seconds}, {"wake_seconds", x.wake_seconds}});
+  };
+  return f(caf::meta::type_name("gpumem::statistics"), caf::meta::save_callback(finite),
+           x.device, x.total, x.tags, x.ooms, x.oom_retries, x.segments_created,
+           x.segments_released, x.chunks_created, x.chunks_reused, x.chunks_released, x.sleeps,
+           x.wakes, x.failed_transitions, x.bytes_backed_up, x.bytes_restored,
+           x.bytes_discarded, x.sleep_seconds, x.wake_seconds, x.trims, x.defragmentations,
+           x.bytes_trimmed, caf::meta::load_callback(finite));
 }
 
 /// The balancer's view: every device's statistics and their sum (device -1). The
@@ -387,11 +423,16 @@ struct device_status {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, device_status& x) {
-  return f(caf::meta::type_name("gpumem::device_status"), x.device, x.state, x.pressure,
-           x.asleep_tags, x.live_regions, x.physical_bytes, x.pending_requests,
-           x.fragmentation, x.offloaded_tags, x.pressure_responses, x.last_response_ms,
-           x.max_response_ms, x.last_response_bytes, x.offloads, x.offload_wakes,
-           x.bytes_offloaded);
+  auto finite = [&x] {
+    return finite_fields("device_status", {{"fragmentation", x.fragmentation},
+                                           {"last_response_ms", x.last_response_ms},
+                                           {"max_response_ms", x.max_response_ms}});
+  };
+  return f(caf::meta::type_name("gpumem::device_status"), caf::meta::save_callback(finite),
+           x.device, x.state, x.pressure, x.asleep_tags, x.live_regions, x.physical_bytes,
+           x.pending_requests, x.fragmentation, x.offloaded_tags, x.pressure_responses,
+           x.last_response_ms, x.max_response_ms, x.last_response_bytes, x.offloads,
+           x.offload_wakes, x.bytes_offloaded, caf::meta::load_callback(finite));
 }
 
 /// The balancer's state: its routing and every device it routes to.
