@@ -2,11 +2,19 @@
 #
 # Imported targets: CAF::core, CAF::io, CAF::openssl (each where found).
 # Result variables: CAF_FOUND, CAF_INCLUDE_DIR, CAF_VERSION.
+# GPUMEM_CAF_PREFIX: take CAF from this prefix alone (include/, lib/), e.g. the one
+# scripts/build-caf-tsan.sh builds; executables find its libraries by their rpath.
 
-find_path(CAF_INCLUDE_DIR caf/all.hpp)
-find_library(CAF_CORE_LIBRARY NAMES caf_core)
-find_library(CAF_IO_LIBRARY NAMES caf_io)
-find_library(CAF_OPENSSL_LIBRARY NAMES caf_openssl)
+set(GPUMEM_CAF_PREFIX "" CACHE PATH "Use the CAF installed under this prefix only")
+set(_caf_where)
+if(GPUMEM_CAF_PREFIX)
+  # Nothing else: mixing its headers or libraries with the system's CAF would break.
+  set(_caf_where PATHS "${GPUMEM_CAF_PREFIX}" NO_DEFAULT_PATH)
+endif()
+find_path(CAF_INCLUDE_DIR caf/all.hpp ${_caf_where} PATH_SUFFIXES include)
+find_library(CAF_CORE_LIBRARY NAMES caf_core ${_caf_where} PATH_SUFFIXES lib)
+find_library(CAF_IO_LIBRARY NAMES caf_io ${_caf_where} PATH_SUFFIXES lib)
+find_library(CAF_OPENSSL_LIBRARY NAMES caf_openssl ${_caf_where} PATH_SUFFIXES lib)
 
 if(CAF_INCLUDE_DIR AND EXISTS "${CAF_INCLUDE_DIR}/caf/config.hpp")
   file(STRINGS "${CAF_INCLUDE_DIR}/caf/config.hpp" _caf_version_line
