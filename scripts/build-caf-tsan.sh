@@ -17,6 +17,8 @@ mkdir -p "$build"
 tar xzf third_party/caf/actor-framework_0.17.6.orig.tar.gz -C "$build"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+# Paths relative to the build folder in ccache's hashes: every checkout shares the cache.
+export CCACHE_BASEDIR=$build
 # GCC 12 needs <limits> in libcaf_io (Debian patches this; the plain tarball does not).
 # OpenSSL, tools and examples are left out: the project's TSan build needs core and io.
 cmake -S "$build/actor-framework-0.17.6" -B "$build/out" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
