@@ -55,7 +55,8 @@ struct held_region {
   region_handle handle;
   std::uint64_t seed = 0;
   bool defined = true;  // false: a sleep discarded it; written again when it wakes
-  // What happened to it since its bytes were last seen intact, to name a loss.
+  // What happened to it since its bytes were last seen intact, to name a loss: a
+  // failed sleep_all while it was awake (A), a failed wake_all while it slept (B).
   bool through_failed_sleep_all = false;
   bool through_failed_wake_all = false;
 };
@@ -101,6 +102,13 @@ struct soak {
   std::vector<held_region> regions;
   std::map<std::string, std::uint64_t> counts;
   std::uint64_t next_seed = 1;
+  /// The tags asleep on each device at the last check (before the step under way).
+  std::vector<std::set<std::string>> sleeping_before =
+    std::vector<std::set<std::string>>(device_count);
+
+  bool slept_before(const held_region& r) const {
+    return sleeping_before[r.handle.device].count(r.handle.tag) > 0;
+  }
 
   explicit soak(std::uint64_t seed)
     : backend(test::host_devices(device_count, capacity, granularity)),
@@ -236,7 +244,8 @@ struct soak {
     if (!r.value) {
       ++counts["sleep_all failed"];
       for (auto& h : regions)
-        h.through_failed_sleep_all = true;
+        if (!slept_before(h))
+          h.through_failed_sleep_all = true;
       return;
     }
     for (const auto& report : *r.value)
@@ -252,7 +261,8 @@ struct soak {
     if (!r.value) {
       ++counts["wake_all failed"];
       for (auto& h : regions)
-        h.through_failed_wake_all = true;
+        if (slept_before(h))
+          h.through_failed_wake_all = true;
     }
   }
 
@@ -302,6 +312,7 @@ struct soak {
   /// awake again are written anew. Answers the losses, classified.
   void check(std::uint64_t step) {
     auto sleeping = asleep();
+    sleeping_before = sleeping;
     for (auto& r : regions) {
       if (sleeping[r.handle.device].count(r.handle.tag))
         continue;  // unmapped: read it when it wakes
