@@ -57,7 +57,7 @@ void abort_late(balancer_pointer self, std::int32_t device, std::uint64_t transa
   if (!d)
     return;
   ask<ok_atom>(
-    self, device, d->handle, "abort", deadline_kind::request, [](ok_atom) {},
+    self, device, d->handle, "abort", deadline_kind::transition, [](ok_atom) {},
     [device, transaction](caf::error e) {
       spdlog::error("balancer: aborting the late transaction {} of device {} failed: {}; "
                     "it aborts on its own when its hold runs out",
@@ -101,7 +101,9 @@ void abort_all(balancer_pointer self, transition_kind kind, std::uint64_t transa
               (aborted.size() == 1 ? "is" : "are") + " as before";
     rp.deliver(make_error(code, std::move(text)));
   };
-  gather<ok_atom>(self, to, "abort", deadline_kind::request, done,
+  // An abort of a wake unmaps, a commit of a sleep unmaps and releases: as long as
+  // a transition may take, not a request.
+  gather<ok_atom>(self, to, "abort", deadline_kind::transition, done,
                   [](std::int32_t, ok_atom&) {}, abort_atom::value, transaction);
 }
 
@@ -137,7 +139,7 @@ void commit_all(balancer_pointer self, transition_kind kind, std::uint64_t trans
     spdlog::warn("balancer: device {} committed transaction {} after the deadline", device,
                  transaction);
   };
-  gather<transition_report>(self, present(self, devices), "commit", deadline_kind::request,
+  gather<transition_report>(self, present(self, devices), "commit", deadline_kind::transition,
                             done, late, commit_atom::value, transaction);
 }
 

@@ -138,7 +138,9 @@ struct soak {
     sched.run();
   }
 
-  std::uint64_t pick(std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng); }
+  std::uint64_t pick(std::uint64_t n) {
+    return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng);
+  }
   bool chance(double p) { return std::bernoulli_distribution(p)(rng); }
 
   /// Sends, runs everything to quiescence, and returns the reply: there must be one.
