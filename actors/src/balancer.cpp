@@ -61,7 +61,6 @@ void on_pressure(balancer_pointer self, const pressure_event& event) {
 
 void forget_device(balancer_state& st, std::int32_t device) {
   st.devices.erase(device);
-  st.last_sleep.erase(device);
   for (auto j = st.affinity.begin(); j != st.affinity.end();)
     j = j->second == device ? st.affinity.erase(j) : std::next(j);
 }

@@ -25,10 +25,19 @@ namespace {
 /// Private: the actor tells itself to advance the transition. Not in the typed
 /// interface; sent anonymously to the untyped handle and caught by the default handler.
 using poll_atom = caf::atom_constant<caf::atom("gpm_poll")>;
+/// Private: the hold of a prepared transaction (its id) ran out.
+using hold_atom = caf::atom_constant<caf::atom("gpm_hold")>;
+/// Private: try the wake of offloaded tags again (the retry's generation).
+using retry_atom = caf::atom_constant<caf::atom("gpm_retry")>;
 
 using behavior_type = device_allocator_actor::behavior_type;
 
 behavior_type make_behavior(device_allocator_pointer self, allocator_phase phase);
+
+/// A transition runs or is prepared: requests that change the engine wait or fail.
+bool busy(allocator_phase phase) {
+  return phase == allocator_phase::transition || phase == allocator_phase::prepared;
+}
 
 bool queue_mode(const device_allocator_state& st) {
   return st.options.while_asleep == asleep_behaviour::queue;
@@ -87,7 +96,7 @@ void run_or_park(device_allocator_pointer self, caf::typed_response_promise<T> r
 template <class T, class Op>
 caf::result<T> serve(device_allocator_pointer self, allocator_phase phase, Op op) {
   auto& st = self->state;
-  if (phase == allocator_phase::transition) {
+  if (busy(phase)) {
     if (!queue_mode(st))
       return asleep_error(st);
     auto rp = self->make_response_promise<T>();
@@ -218,7 +227,7 @@ allocator_phase resting_phase(const device_allocator_state& st) {
 /// Serves what waited for the transition, in order, until one starts another.
 void replay(device_allocator_pointer self) {
   auto& st = self->state;
-  while (!st.queued.empty() && st.phase != allocator_phase::transition) {
+  while (!st.queued.empty() && !busy(st.phase)) {
     auto next = std::move(st.queued.front());
     st.queued.pop_front();
     next.run();
@@ -236,6 +245,8 @@ void retry_parked(device_allocator_pointer self) {
 const char* transition_name(core::transition_kind kind, transition_origin origin) {
   if (origin == transition_origin::pressure)
     return kind == core::transition_kind::sleep ? "offload" : "wake of offloaded tags";
+  if (origin == transition_origin::collective)
+    return kind == core::transition_kind::sleep ? "collective sleep" : "collective wake";
   return kind == core::transition_kind::sleep ? "sleep" : "wake";
 }
 
@@ -247,6 +258,7 @@ void finish_transition(device_allocator_pointer self,
   auto kind = st.transition;
   auto origin = st.origin;
   const char* what = transition_name(kind, origin);
+  st.transaction = 0;
   enter_phase(self, resting_phase(st));
   if (r)
     spdlog::info("device {}: {} done in {:.3f} s ({} polls): backed up {} B, discarded {} B, "
@@ -268,7 +280,50 @@ void finish_transition(device_allocator_pointer self,
   if (kind == core::transition_kind::wake)
     retry_parked(self);
   replay(self);
-  if (st.phase != allocator_phase::transition)
+  if (!busy(st.phase))
+    detail::after_transition(self);
+}
+
+/// Phase one of a collective transition is done and nothing is lost: answer the
+/// prepare, wait for commit or abort, and abort on our own when the hold runs out.
+void enter_prepared(device_allocator_pointer self, const core::transition_report& report) {
+  auto& st = self->state;
+  enter_phase(self, allocator_phase::prepared);
+  spdlog::info("device {}: {} prepared (transaction {}): {} B backed up, {} B restored; "
+               "held {} ms for commit or abort",
+               st.device, transition_name(st.transition, st.origin), st.transaction,
+               report.bytes_backed_up, report.bytes_restored, st.hold_ms);
+  auto rp = std::move(st.transition_promise);
+  st.transition_promise = {};
+  rp.deliver(to_message(report, st.device));
+  caf::delayed_anon_send(caf::actor_cast<caf::actor>(self),
+                         std::chrono::milliseconds{st.hold_ms}, hold_atom::value,
+                         st.transaction);
+}
+
+/// Abandons the collective transaction under way or prepared: the engine loses
+/// nothing; a prepare still running is answered `why`.
+void abort_collective(device_allocator_pointer self, const std::string& why) {
+  auto& st = self->state;
+  auto kind = st.transition;
+  auto running = st.phase == allocator_phase::transition;
+  (void)st.engine->abort();
+  spdlog::warn("device {}: {} (transaction {}) aborted, {}: {}", st.device,
+               transition_name(kind, st.origin), st.transaction,
+               kind == core::transition_kind::sleep
+                 ? "every tag stays awake with its bytes in place"
+                 : "every tag it named stays asleep with its backups",
+               why);
+  if (running && st.transition_promise.pending())
+    st.transition_promise.deliver(make_error(
+      gpumem_errc::invalid_transition,
+      "device " + std::to_string(st.device) + ": " + transition_name(kind, st.origin) +
+        " aborted before it was prepared (" + why + "); nothing changed"));
+  st.transition_promise = {};
+  st.transaction = 0;
+  enter_phase(self, resting_phase(st));
+  replay(self);
+  if (!busy(st.phase))
     detail::after_transition(self);
 }
 
@@ -280,6 +335,10 @@ void on_poll(device_allocator_pointer self) {
   auto done = st.engine->advance();
   if (!done) {
     schedule_poll(self);
+    return;
+  }
+  if (st.origin == transition_origin::collective && *done && st.engine->prepared()) {
+    enter_prepared(self, **done);
     return;
   }
   finish_transition(self, std::move(*done));
@@ -321,16 +380,183 @@ caf::result<transition_report> transition_request(device_allocator_pointer self,
                                                   allocator_phase phase, Start start,
                                                   Arg arg) {
   auto& st = self->state;
-  if (phase == allocator_phase::transition && !queue_mode(st))
+  if (busy(phase) && !queue_mode(st))
     return busy_error(st);
   auto rp = self->make_response_promise<transition_report>();
-  if (phase == allocator_phase::transition) {
+  if (busy(phase)) {
     st.queued.push_back({[self, rp, start, arg]() { start(self, arg, rp); },
                          [rp](caf::error e) mutable { rp.deliver(std::move(e)); }});
     return rp;
   }
   start(self, arg, rp);
   return rp;
+}
+
+// -- collective transitions (two phases) ---------------------------------------------
+
+/// The tags a collective transition names that it can move here: for a sleep the
+/// awake ones, for a wake the sleeping ones (tags this device does not know are not
+/// its to move). Empty `named`: every such tag.
+std::vector<std::string> movable_tags(const device_allocator_state& st,
+                                      const std::vector<std::string>& named, bool asleep) {
+  std::vector<std::string> result;
+  auto known = st.engine->tags();
+  for (const auto& tag : named.empty() ? known : named)
+    if (std::find(known.begin(), known.end(), tag) != known.end() &&
+        st.engine->tag_asleep(tag) == asleep &&
+        std::find(result.begin(), result.end(), tag) == result.end())
+      result.push_back(tag);
+  return result;
+}
+
+/// Nothing to move here: the prepare succeeds with an empty report (vLLM's wake_up
+/// is idempotent, and so is a sleep of what already sleeps).
+void prepare_idle(device_allocator_pointer self, core::transition_kind kind,
+                  std::uint64_t transaction,
+                  caf::typed_response_promise<transition_report> rp) {
+  auto& st = self->state;
+  st.idle_transaction = transaction;
+  st.idle_kind = kind;
+  transition_report report;
+  report.device = st.device;
+  report.kind = kind == core::transition_kind::sleep ? messages::transition_kind::sleep
+                                                     : messages::transition_kind::wake;
+  rp.deliver(std::move(report));
+}
+
+void begin_collective(device_allocator_pointer self, core::transition_kind kind,
+                      core::engine_result<void> begun, std::uint64_t transaction,
+                      std::uint64_t hold_ms,
+                      caf::typed_response_promise<transition_report> rp) {
+  auto& st = self->state;
+  if (!begun) {
+    spdlog::warn("device {}: collective {} refused: {}", st.device,
+                 kind == core::transition_kind::sleep ? "sleep" : "wake",
+                 begun.error().to_string());
+    rp.deliver(to_error(begun.error()));
+    return;
+  }
+  st.transition_promise = std::move(rp);
+  st.transaction = transaction;
+  st.hold_ms = hold_ms;
+  detail::enter_transition(self, kind, transition_origin::collective);
+}
+
+struct prepare_args {
+  sleep_policy policy;             // prepare_sleep
+  std::vector<std::string> tags;   // prepare_wake
+  std::uint64_t transaction = 0;
+  std::uint64_t hold_ms = 0;
+};
+
+void start_prepare_sleep(device_allocator_pointer self, const prepare_args& a,
+                         caf::typed_response_promise<transition_report> rp) {
+  auto& st = self->state;
+  auto converted = to_core(a.policy);
+  if (!converted) {
+    rp.deliver(std::move(converted.error()));
+    return;
+  }
+  auto tags = movable_tags(st, a.policy.tags, false);
+  if (tags.empty()) {
+    prepare_idle(self, core::transition_kind::sleep, a.transaction, std::move(rp));
+    return;
+  }
+  converted->tags = std::move(tags);
+  begin_collective(self, core::transition_kind::sleep,
+                   st.engine->begin_sleep(*converted, core::commit_mode::on_commit),
+                   a.transaction, a.hold_ms, std::move(rp));
+}
+
+void start_prepare_wake(device_allocator_pointer self, const prepare_args& a,
+                        caf::typed_response_promise<transition_report> rp) {
+  auto& st = self->state;
+  auto tags = movable_tags(st, a.tags, true);
+  if (tags.empty()) {
+    prepare_idle(self, core::transition_kind::wake, a.transaction, std::move(rp));
+    return;
+  }
+  // Named: in the order given; all: the engine's order (weights first).
+  begin_collective(self, core::transition_kind::wake,
+                   st.engine->begin_wake(a.tags.empty() ? std::vector<std::string>{} : tags,
+                                         core::commit_mode::on_commit),
+                   a.transaction, a.hold_ms, std::move(rp));
+}
+
+/// A prepare: started now, queued behind the transition under way (an abort of its
+/// id drops it from the queue), or refused in fail mode.
+template <class Start>
+caf::result<transition_report> prepare_request(device_allocator_pointer self,
+                                               allocator_phase phase, Start start,
+                                               prepare_args args) {
+  auto& st = self->state;
+  if (busy(phase) && !queue_mode(st))
+    return busy_error(st);
+  auto rp = self->make_response_promise<transition_report>();
+  if (busy(phase)) {
+    auto transaction = args.transaction;
+    st.queued.push_back({[self, rp, start, args]() { start(self, args, rp); },
+                         [rp](caf::error e) mutable { rp.deliver(std::move(e)); },
+                         transaction});
+    return rp;
+  }
+  start(self, args, rp);
+  return rp;
+}
+
+caf::error not_prepared(const device_allocator_state& st, std::uint64_t transaction) {
+  return make_error(gpumem_errc::invalid_transition,
+                    "device " + std::to_string(st.device) + ": transaction " +
+                      std::to_string(transaction) +
+                      " is not prepared here (never prepared, or aborted: by an abort or "
+                      "when its hold ran out); nothing changed");
+}
+
+caf::result<transition_report> on_commit(device_allocator_pointer self,
+                                         std::uint64_t transaction) {
+  auto& st = self->state;
+  if (transaction != 0 && transaction == st.idle_transaction) {
+    st.idle_transaction = 0;
+    transition_report report;
+    report.device = st.device;
+    report.kind = st.idle_kind == core::transition_kind::sleep
+                    ? messages::transition_kind::sleep
+                    : messages::transition_kind::wake;
+    return report;
+  }
+  if (transaction == 0 || transaction != st.transaction ||
+      st.phase != allocator_phase::prepared)
+    return not_prepared(st, transaction);
+  auto rp = self->make_response_promise<transition_report>();
+  st.transition_promise = rp;
+  finish_transition(self, st.engine->commit());
+  return rp;
+}
+
+ok_atom on_abort(device_allocator_pointer self, std::uint64_t transaction) {
+  auto& st = self->state;
+  if (transaction == 0)
+    return ok_atom::value;
+  if (transaction == st.idle_transaction) {
+    st.idle_transaction = 0;
+    return ok_atom::value;
+  }
+  if (transaction == st.transaction && busy(st.phase)) {
+    abort_collective(self, "aborted by its coordinator");
+    return ok_atom::value;
+  }
+  // Queued behind another transition: it never starts.
+  for (auto i = st.queued.begin(); i != st.queued.end(); ++i)
+    if (i->transaction == transaction) {
+      auto fail = std::move(i->fail);
+      st.queued.erase(i);
+      fail(make_error(gpumem_errc::invalid_transition,
+                      "device " + std::to_string(st.device) + ": transaction " +
+                        std::to_string(transaction) +
+                        " aborted before it began; nothing changed"));
+      break;
+    }
+  return ok_atom::value;  // not held here: as it was
 }
 
 // -- observation ---------------------------------------------------------------------
@@ -348,6 +574,7 @@ device_status status_of(const device_allocator_state& st) {
   result.physical_bytes = st.engine->physical_bytes();
   result.pending_requests = st.queued.size() + st.parked.size();
   result.fragmentation = st.engine->fragmentation();
+  result.prepared_transaction = st.phase == allocator_phase::prepared ? st.transaction : 0;
   detail::add_response_status(st, result);
   return result;
 }
@@ -411,6 +638,23 @@ behavior_type make_behavior(device_allocator_pointer self, allocator_phase phase
     [=](wake_atom, std::vector<std::string> tags) -> caf::result<transition_report> {
       return transition_request(self, phase, start_wake, std::move(tags));
     },
+    [=](prepare_sleep_atom, sleep_policy policy, std::uint64_t transaction,
+        std::uint64_t hold_ms) -> caf::result<transition_report> {
+      return prepare_request(self, phase, start_prepare_sleep,
+                             prepare_args{std::move(policy), {}, transaction, hold_ms});
+    },
+    [=](prepare_wake_atom, std::vector<std::string> tags, std::uint64_t transaction,
+        std::uint64_t hold_ms) -> caf::result<transition_report> {
+      return prepare_request(self, phase, start_prepare_wake,
+                             prepare_args{{}, std::move(tags), transaction, hold_ms});
+    },
+    // Never queued: they end what holds the queue.
+    [=](commit_atom, std::uint64_t transaction) -> caf::result<transition_report> {
+      return on_commit(self, transaction);
+    },
+    [=](abort_atom, std::uint64_t transaction) -> ok_atom {
+      return on_abort(self, transaction);
+    },
     [=](trim_atom) -> caf::result<trim_report> {
       return serve<trim_report>(self, phase, [self]() -> caf::expected<trim_report> {
         auto& st = self->state;
@@ -456,6 +700,7 @@ const char* to_string(allocator_phase phase) noexcept {
   switch (phase) {
     case allocator_phase::awake: return "awake";
     case allocator_phase::transition: return "transition";
+    case allocator_phase::prepared: return "prepared";
     case allocator_phase::asleep: return "asleep";
   }
   return "unknown";
@@ -489,8 +734,22 @@ device_allocator(device_allocator_pointer self, std::unique_ptr<core::engine> en
   }
   self->set_default_handler(
     [](caf::scheduled_actor* ptr, caf::message_view& x) -> caf::result<caf::message> {
-      if (x.content().match_elements<poll_atom>()) {
-        on_poll(static_cast<device_allocator_pointer>(ptr));
+      auto self = static_cast<device_allocator_pointer>(ptr);
+      auto& content = x.content();
+      if (content.match_elements<poll_atom>()) {
+        on_poll(self);
+        return caf::message{};
+      }
+      if (content.match_elements<hold_atom, std::uint64_t>()) {
+        auto transaction = content.get_as<std::uint64_t>(1);
+        auto& s = self->state;
+        if (transaction == s.transaction && s.phase == allocator_phase::prepared)
+          abort_collective(self, "no commit or abort came within its hold of " +
+                                   std::to_string(s.hold_ms) + " ms");
+        return caf::message{};
+      }
+      if (content.match_elements<retry_atom, std::uint64_t>()) {
+        detail::on_wake_retry(self, content.get_as<std::uint64_t>(1));
         return caf::message{};
       }
       return caf::sec::unexpected_message;

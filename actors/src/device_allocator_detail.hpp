@@ -31,6 +31,9 @@ void pressure_transition_done(device_allocator_pointer self, core::transition_ki
 /// A client's wake woke `tags`: those are no longer the pressure response's to wake.
 void client_woke(device_allocator_state& st, const std::vector<std::string>& tags);
 
+/// The back-off timer of a wake of offloaded tags fired (stale generations are ignored).
+void on_wake_retry(device_allocator_pointer self, std::uint64_t generation);
+
 /// No transition runs any more and the queue is replayed: starts a wake that came due
 /// meanwhile.
 void after_transition(device_allocator_pointer self);

@@ -9,6 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include <caf/actor_cast.hpp>
+#include <caf/atom.hpp>
+#include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
 #include "device_allocator_detail.hpp"
@@ -167,18 +170,48 @@ void at_critical(device_allocator_pointer self, const pressure_event& event,
   enter_transition(self, core::transition_kind::sleep, transition_origin::pressure);
 }
 
+/// Must match device_allocator.cpp's private retry message.
+using retry_atom = caf::atom_constant<caf::atom("gpm_retry")>;
+
+/// The wake of offloaded tags failed or was refused with `why`: they stay offloaded,
+/// and while pressure stays normal the wake is tried again after a back-off that
+/// doubles up to wake_retry_max (pressure changes reset it; status tells why).
+void wake_failed(device_allocator_pointer self, const std::string& why) {
+  auto& st = self->state;
+  auto& r = st.response;
+  const auto& p = st.options.pressure;
+  r.retry_delay = r.retry_delay.count() == 0
+                    ? p.wake_retry_initial
+                    : std::min(p.wake_retry_max, r.retry_delay * 2);
+  r.retry_delay = std::max(r.retry_delay, std::chrono::milliseconds{1});
+  r.wake_failure = why;
+  auto generation = ++r.retry_generation;
+  spdlog::warn("device {}: {} stay offloaded, tried again in {} ms while pressure stays "
+               "normal: {}",
+               st.device, join(r.offloaded), r.retry_delay.count(), why);
+  caf::delayed_anon_send(caf::actor_cast<caf::actor>(self), r.retry_delay, retry_atom::value,
+                         generation);
+}
+
+/// Pressure left normal, or nothing waits any more: no retry is due.
+void cancel_retry(pressure_response_state& r) {
+  ++r.retry_generation;
+  r.retry_delay = std::chrono::milliseconds{0};
+  r.wake_failure.clear();
+}
+
 /// Wakes what pressure offloaded; a refusal keeps them offloaded for the next try.
 void wake_offloaded(device_allocator_pointer self) {
   auto& st = self->state;
   auto& offloaded = st.response.offloaded;
   st.response.wake_due = false;
   std::erase_if(offloaded, [&](const auto& tag) { return !st.engine->tag_asleep(tag); });
-  if (offloaded.empty())
+  if (offloaded.empty()) {
+    cancel_retry(st.response);
     return;
+  }
   if (auto begun = st.engine->begin_wake(offloaded); !begun) {
-    const bool memory = begun.error().code() == core::engine_errc::insufficient_memory;
-    spdlog::warn("device {}: {} stay offloaded{}: {}", st.device, join(offloaded),
-                 memory ? " until the next normal event" : "", begun.error().to_string());
+    wake_failed(self, "wake refused: " + begun.error().to_string());
     return;
   }
   spdlog::info("device {}: waking offloaded {}", st.device, join(offloaded));
@@ -198,7 +231,9 @@ void on_pressure(device_allocator_pointer self, const pressure_event& event) {
   st.pressure = event.level;
   // A wake is due only while pressure stays normal.
   st.response.wake_due = st.response.wake_due && event.level == pressure_level::normal;
-  if (st.phase == allocator_phase::transition) {
+  if (event.level != pressure_level::normal)
+    cancel_retry(st.response);
+  if (st.phase == allocator_phase::transition || st.phase == allocator_phase::prepared) {
     // What is offloaded by the time the transition ends (it may be an offload) wakes then.
     auto offloading = st.origin == transition_origin::pressure &&
                       st.transition == core::transition_kind::sleep;
@@ -237,8 +272,10 @@ void pressure_transition_done(device_allocator_pointer self, core::transition_ki
     if (result) {
       client_woke(st, result->tags);
       ++r.offload_wakes;
+    } else if (st.pressure == pressure_level::normal && st.options.pressure.wake_on_normal) {
+      wake_failed(self, "wake failed: " + result.error().to_string());
     }
-    return;  // a failed wake keeps them offloaded; finish_transition logged why
+    return;
   }
   if (!result) {
     // Rolled back: the tags stay awake; the defragment is what this response released.
@@ -262,6 +299,21 @@ void client_woke(device_allocator_state& st, const std::vector<std::string>& tag
   std::erase_if(st.response.offloaded, [&](const auto& tag) {
     return std::find(tags.begin(), tags.end(), tag) != tags.end();
   });
+  if (st.response.offloaded.empty())
+    cancel_retry(st.response);
+}
+
+void on_wake_retry(device_allocator_pointer self, std::uint64_t generation) {
+  auto& st = self->state;
+  if (generation != st.response.retry_generation || st.pressure != pressure_level::normal ||
+      !st.options.pressure.wake_on_normal)
+    return;  // stale: pressure changed, or the tags woke meanwhile
+  ++st.response.wake_retries;
+  if (st.phase == allocator_phase::transition || st.phase == allocator_phase::prepared) {
+    st.response.wake_due = true;  // after_transition tries it
+    return;
+  }
+  wake_offloaded(self);
 }
 
 void after_transition(device_allocator_pointer self) {
@@ -281,6 +333,17 @@ void add_response_status(const device_allocator_state& st, device_status& status
   status.offloads = r.offloads;
   status.offload_wakes = r.offload_wakes;
   status.bytes_offloaded = r.bytes_offloaded;
+  status.offload_wake_retries = r.wake_retries;
+  if (!r.offloaded.empty()) {
+    if (st.pressure != pressure_level::normal)
+      status.offload_wait_reason = std::string{"pressure is "} + to_string(st.pressure) +
+                                   "; they wake when it is back to normal";
+    else if (!st.options.pressure.wake_on_normal)
+      status.offload_wait_reason = "wake-on-normal is off; a client's wake wakes them";
+    else if (!r.wake_failure.empty())
+      status.offload_wait_reason = r.wake_failure + "; next try in " +
+                                   std::to_string(r.retry_delay.count()) + " ms";
+  }
 }
 
 } // namespace detail

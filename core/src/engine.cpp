@@ -367,20 +367,37 @@ std::vector<region_info> engine::regions(const std::string& tag) const {
 
 // --- sleep and wake -----------------------------------------------------------------------
 
-engine_result<void> engine::begin_sleep(const sleep_policy& policy) {
-  return impl_->begin_sleep(policy);
+engine_result<void> engine::begin_sleep(const sleep_policy& policy, commit_mode mode) {
+  return impl_->begin_sleep(policy, mode);
 }
 
-engine_result<void> engine::begin_wake(const std::vector<std::string>& tags) {
-  return impl_->begin_wake(tags);
+engine_result<void> engine::begin_wake(const std::vector<std::string>& tags, commit_mode mode) {
+  return impl_->begin_wake(tags, mode);
 }
 
 std::optional<engine_result<transition_report>> engine::advance() {
   return impl_->advance(false);
 }
 
+bool engine::prepared() const noexcept { return impl_->active && impl_->active->prepared; }
+
+engine_result<transition_report> engine::commit() {
+  if (!prepared())
+    return engine_error{engine_errc::invalid_transition,
+                        "commit: no prepared sleep or wake to commit"};
+  return impl_->finish_transition();
+}
+
+engine_result<void> engine::abort() {
+  if (!impl_->active)
+    return engine_error{engine_errc::invalid_transition,
+                        "abort: no sleep or wake to abort"};
+  impl_->roll_back_transition();
+  return {};
+}
+
 engine_result<transition_report> engine::sleep(const sleep_policy& policy) {
-  if (auto begun = impl_->begin_sleep(policy); !begun)
+  if (auto begun = impl_->begin_sleep(policy, commit_mode::at_once); !begun)
     return begun.error();
   for (;;)
     if (auto done = impl_->advance(true))
@@ -388,7 +405,7 @@ engine_result<transition_report> engine::sleep(const sleep_policy& policy) {
 }
 
 engine_result<transition_report> engine::wake_up(const std::vector<std::string>& tags) {
-  if (auto begun = impl_->begin_wake(tags); !begun)
+  if (auto begun = impl_->begin_wake(tags, commit_mode::at_once); !begun)
     return begun.error();
   for (;;)
     if (auto done = impl_->advance(true))

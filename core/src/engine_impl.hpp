@@ -76,6 +76,8 @@ struct transition {
   std::deque<copy_job> pending;
   std::deque<cuda::copy_handle> in_flight;
   std::vector<std::uint32_t> mapped_segments;  // wake: what to undo on failure
+  commit_mode mode = commit_mode::at_once;
+  bool prepared = false;  // on_commit: the part that can fail is done
   std::chrono::steady_clock::time_point started;
   std::chrono::steady_clock::duration copy_time{};
   transition_report report;
@@ -163,10 +165,14 @@ struct engine::impl {
                                                        bool asleep, const char* verb) const;
   detail::transition start_transition(transition_kind kind,
                                       const std::vector<std::uint32_t>& which) const;
-  engine_result<void> begin_sleep(const sleep_policy& policy);
-  engine_result<void> begin_wake(const std::vector<std::string>& names);
+  engine_result<void> begin_sleep(const sleep_policy& policy, commit_mode mode);
+  engine_result<void> begin_wake(const std::vector<std::string>& names, commit_mode mode);
   std::optional<engine_result<transition_report>> advance(bool block);
   engine_error abort_transition(const cuda::device_error& cause);
+  /// Undoes the transition under way or prepared, losing nothing (see engine::abort).
+  void roll_back_transition();
+  /// Finishes the transition whose part that can fail is done; its report.
+  transition_report finish_transition();
   void finish_sleep();
   void finish_wake();
 

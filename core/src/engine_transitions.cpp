@@ -52,7 +52,7 @@ transition engine::impl::start_transition(transition_kind kind,
   return tr;
 }
 
-engine_result<void> engine::impl::begin_sleep(const sleep_policy& policy) {
+engine_result<void> engine::impl::begin_sleep(const sleep_policy& policy, commit_mode mode) {
   if (active)
     return engine_error{engine_errc::transition_in_progress,
                         "sleep: another sleep or wake is in progress"};
@@ -72,6 +72,7 @@ engine_result<void> engine::impl::begin_sleep(const sleep_policy& policy) {
   std::set<std::string, std::less<>> keep(policy.backup_tags.begin(), policy.backup_tags.end());
 
   auto tr = start_transition(transition_kind::sleep, sleeping);
+  tr.mode = mode;
 
   std::optional<cuda::device_error> failure;
   regions.for_each([&](std::uint32_t slot, region_record& r) {
@@ -102,7 +103,8 @@ engine_result<void> engine::impl::begin_sleep(const sleep_policy& policy) {
   return {};
 }
 
-engine_result<void> engine::impl::begin_wake(const std::vector<std::string>& names) {
+engine_result<void> engine::impl::begin_wake(const std::vector<std::string>& names,
+                                             commit_mode mode) {
   if (active)
     return engine_error{engine_errc::transition_in_progress,
                         "wake: another sleep or wake is in progress"};
@@ -151,6 +153,7 @@ engine_result<void> engine::impl::begin_wake(const std::vector<std::string>& nam
                           + format_bytes(cached_bytes) + " cached)"};
 
   auto tr = start_transition(transition_kind::wake, waking);
+  tr.mode = mode;
   for (auto s : to_map) {
     if (auto mapped = map_segment(s); !mapped) {
       for (auto done : tr.mapped_segments)
@@ -179,6 +182,10 @@ std::optional<engine_result<transition_report>> engine::impl::advance(bool block
     return engine_result<transition_report>(
       engine_error{engine_errc::invalid_transition, "advance: no sleep or wake is in progress"});
   auto& tr = *active;
+  if (tr.prepared)
+    return engine_result<transition_report>(
+      engine_error{engine_errc::invalid_transition,
+                   "advance: the transition is prepared; commit or abort it"});
   // Keep the copy engine fed: up to copies_in_flight pieces at once.
   while (tr.in_flight.size() < static_cast<std::size_t>(config.copies_in_flight)
          && !tr.pending.empty()) {
@@ -210,21 +217,42 @@ std::optional<engine_result<transition_report>> engine::impl::advance(bool block
   if (!tr.pending.empty() || !tr.in_flight.empty())
     return std::nullopt;
 
-  auto kind = tr.kind;
-  if (kind == transition_kind::sleep)
+  if (tr.mode == commit_mode::on_commit) {
+    // Phase one is done and nothing is lost yet: the owner commits or aborts.
+    tr.prepared = true;
+    regions.for_each([&](std::uint32_t, region_record& r) {
+      if (!contains(tr.tags, pools[r.pool].tag))
+        return;
+      if (tr.kind == transition_kind::sleep && r.backup != nullptr)
+        tr.report.bytes_backed_up += r.info.requested;
+      if (tr.kind == transition_kind::wake && r.info.state == region_state::backed_up)
+        tr.report.bytes_restored += r.info.requested;
+    });
+    tr.report.seconds = seconds(clock_type::now() - tr.started);
+    tr.report.copy_seconds = seconds(tr.copy_time);
+    return engine_result<transition_report>(tr.report);
+  }
+  return engine_result<transition_report>(finish_transition());
+}
+
+transition_report engine::impl::finish_transition() {
+  auto& tr = *active;
+  // The prepared figures are recounted by finish_sleep / finish_wake.
+  tr.report.bytes_backed_up = 0;
+  tr.report.bytes_restored = 0;
+  if (tr.kind == transition_kind::sleep)
     finish_sleep();
   else
     finish_wake();
   auto report = std::move(active->report);
   active.reset();
-  return engine_result<transition_report>(std::move(report));
+  return report;
 }
 
-engine_error engine::impl::abort_transition(const cuda::device_error& cause) {
+void engine::impl::roll_back_transition() {
   auto& tr = *active;
   for (auto& copy : tr.in_flight)
     (void)copy->wait();
-  std::string what;
   if (tr.kind == transition_kind::sleep) {
     // Nothing was unmapped yet: dropping the backups is the whole rollback.
     regions.for_each([&](std::uint32_t, region_record& r) {
@@ -233,15 +261,21 @@ engine_error engine::impl::abort_transition(const cuda::device_error& cause) {
         r.backup = nullptr;
       }
     });
-    what = "sleep failed; every tag stays awake with its bytes in place: ";
   } else {
-    // The backups are untouched: unmapping again leaves the tags asleep, wakeable.
+    // The backups are untouched (a wake only reads them): unmapping again leaves the
+    // tags asleep, wakeable, as they were.
     for (auto s : tr.mapped_segments)
       unmap_segment(s);
-    what = "wake failed; every tag stays asleep with its backups kept: ";
   }
-  ++stats.failed_transitions;
   active.reset();
+}
+
+engine_error engine::impl::abort_transition(const cuda::device_error& cause) {
+  const char* what = active->kind == transition_kind::sleep
+                       ? "sleep failed; every tag stays awake with its bytes in place: "
+                       : "wake failed; every tag stays asleep with its backups kept: ";
+  roll_back_transition();
+  ++stats.failed_transitions;
   return engine_error{engine_errc::device_failure, what + cause.to_string(), cause};
 }
 

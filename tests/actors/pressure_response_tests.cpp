@@ -282,39 +282,87 @@ TEST_CASE("a client's wake of an offloaded tag takes it off the offloaded list",
   CHECK(fx.status().offload_wakes == 0);
 }
 
-TEST_CASE("a wake refused for lack of memory keeps the tags offloaded; the next normal "
-          "event wakes them",
-          "[actors][allocator][pressure][offload]") {
+/// The status as it is now, without firing timers (drive() would fire the back-off
+/// timer of a wake that keeps failing, again and again).
+device_status status_now(fixture& fx) {
+  fx.send(status_atom::value);
+  fx.sched.run();
+  auto r = fx.next<device_status>();
+  REQUIRE(r.value);
+  return *r.value;
+}
+
+TEST_CASE("a wake refused for lack of memory keeps the tags offloaded and is tried again, "
+          "with back-off, while pressure stays normal",
+          "[actors][allocator][pressure][offload][retry]") {
   fixture fx;
   auto kv = fx.allocate(32 * MiB, "kv_cache");
   fill(kv, 21);
   fx.send(critical_full());
   fx.drive();
   REQUIRE(fx.status().offloaded_tags == tags{"kv_cache"});
+  CHECK(fx.status().offload_wait_reason.find("pressure is critical") != std::string::npos);
 
   device_hog hog{fx.backend};
   REQUIRE_FALSE(hog.taken.empty());
   fx.send(normal_again());
-  fx.drive();
-  auto st = fx.status();
+  fx.sched.run();  // the wake is refused at admission: no transition, no timer but the retry
+  auto st = status_now(fx);
   CHECK(st.offloaded_tags == tags{"kv_cache"});
   CHECK(st.asleep_tags == tags{"kv_cache"});
   CHECK(st.state == device_state::asleep);
   CHECK(st.offload_wakes == 0);
-  CHECK(fx.stats().wakes == 0);
+  CHECK(st.offload_wake_retries == 0);
+  INFO(st.offload_wait_reason);
+  CHECK(st.offload_wait_reason.find("wake refused") != std::string::npos);
+  CHECK(st.offload_wait_reason.find("next try in 100 ms") != std::string::npos);
 
-  // The memory comes back; pressure rises and falls again.
+  // The retry comes with no new event; still no memory: refused again, later.
+  REQUIRE(fx.sched.trigger_timeout());
+  fx.sched.run();
+  st = status_now(fx);
+  CHECK(st.offload_wake_retries == 1);
+  CHECK(st.offloaded_tags == tags{"kv_cache"});
+  CHECK(st.offload_wait_reason.find("next try in 200 ms") != std::string::npos);
+
+  // The memory comes back: the next retry wakes them, with no event from the monitor.
   hog.release();
-  fx.send(event_at(pressure_level::warning, pressure_level::normal, 210 * MiB));
+  REQUIRE(fx.sched.trigger_timeout());
   fx.drive();
-  CHECK(fx.status().offloaded_tags == tags{"kv_cache"});
+  st = fx.status();
+  CHECK(st.offload_wake_retries == 2);
+  CHECK(st.offloaded_tags.empty());
+  REQUIRE(st.asleep_tags.empty());
+  CHECK(st.offload_wait_reason.empty());
+  CHECK(st.offload_wakes == 1);
+  CHECK(intact(kv, 21));
+}
+
+TEST_CASE("pressure leaving normal stops the retries; the next normal event tries again",
+          "[actors][allocator][pressure][offload][retry]") {
+  fixture fx;
+  auto kv = fx.allocate(32 * MiB, "kv_cache");
+  fill(kv, 23);
+  fx.send(critical_full());
+  fx.drive();
+  device_hog hog{fx.backend};
+  fx.send(normal_again());
+  fx.sched.run();
+  REQUIRE(status_now(fx).offload_wait_reason.find("wake refused") != std::string::npos);
+  fx.send(event_at(pressure_level::warning, pressure_level::normal, 210 * MiB));
+  fx.sched.run();
+  hog.release();
+  fx.drive();  // the pending retry timer fires, finds pressure at warning: nothing
+  auto st = fx.status();
+  CHECK(st.offloaded_tags == tags{"kv_cache"});
+  CHECK(st.offload_wake_retries == 0);
+  CHECK(st.offload_wait_reason.find("pressure is warning") != std::string::npos);
   fx.send(normal_again());
   fx.drive();
   st = fx.status();
   CHECK(st.offloaded_tags.empty());
-  REQUIRE(st.asleep_tags.empty());
   CHECK(st.offload_wakes == 1);
-  CHECK(intact(kv, 21));
+  CHECK(intact(kv, 23));
 }
 
 TEST_CASE("normal during the offload: the wake follows the offload, unless pressure rose "

@@ -139,7 +139,8 @@ pressure_event sample_event(std::int32_t device = 3) {
 
 device_status sample_status(pressure_level pressure = pressure_level::warning) {
   return {3, device_state::asleep, pressure, {"kv_cache", "scratch"}, 77, 3u << 30, 2, 0.25,
-          {"kv_cache"}, 9, 1.75, 12.5, 5u << 20, 4, 3, 7ull << 30};
+          {"kv_cache"}, 9, 1.75, 12.5, 5u << 20, 4, 3, 7ull << 30,
+          "wake failed (out of memory); next try in 400 ms", 2, 42};
 }
 
 balancer_status sample_balancer_status() {
@@ -218,6 +219,29 @@ allocator_stub(device_allocator_actor::stateful_pointer<allocator_state> self, s
       if (tags != std::vector<std::string>{"weights", "kv_cache"})
         return make_error(gpumem_errc::invalid_config, mismatch("tags"));
       return sample_report(transition_kind::wake);
+    },
+    [=](prepare_sleep_atom, const sleep_policy& p, std::uint64_t transaction,
+        std::uint64_t hold_ms) -> caf::result<transition_report> {
+      if (!(p == sample_policy()) || transaction != 42 || hold_ms != 600'000)
+        return make_error(gpumem_errc::invalid_config, mismatch("prepare_sleep"));
+      return sample_report(transition_kind::sleep);
+    },
+    [=](prepare_wake_atom, const std::vector<std::string>& tags, std::uint64_t transaction,
+        std::uint64_t hold_ms) -> caf::result<transition_report> {
+      if (tags != std::vector<std::string>{"weights", "kv_cache"} || transaction != 43
+          || hold_ms != 600'000)
+        return make_error(gpumem_errc::invalid_config, mismatch("prepare_wake"));
+      return sample_report(transition_kind::wake);
+    },
+    [=](commit_atom, std::uint64_t transaction) -> caf::result<transition_report> {
+      if (transaction != 42)
+        return make_error(gpumem_errc::invalid_transition, mismatch("commit"));
+      return sample_report(transition_kind::sleep);
+    },
+    [=](abort_atom, std::uint64_t transaction) -> caf::result<ok_atom> {
+      if (transaction != 43)
+        return make_error(gpumem_errc::invalid_transition, mismatch("abort"));
+      return ok_atom::value;
     },
     [=](trim_atom) { return sample_trim(); },
     [=](defragment_atom) { return sample_defragment(); },
@@ -592,6 +616,19 @@ TEST_CASE("every message crosses the wire between two actor systems", "[messages
                                        std::vector<std::string>{"weights", "kv_cache"});
     REQUIRE(woke);
     CHECK(*woke == sample_report(transition_kind::wake));
+    auto prepared = ask<transition_report>(self, dev, prepare_sleep_atom::value, sample_policy(),
+                                           std::uint64_t{42}, std::uint64_t{600'000});
+    REQUIRE(prepared);
+    CHECK(*prepared == sample_report(transition_kind::sleep));
+    prepared = ask<transition_report>(self, dev, prepare_wake_atom::value,
+                                      std::vector<std::string>{"weights", "kv_cache"},
+                                      std::uint64_t{43}, std::uint64_t{600'000});
+    REQUIRE(prepared);
+    CHECK(*prepared == sample_report(transition_kind::wake));
+    auto committed = ask<transition_report>(self, dev, commit_atom::value, std::uint64_t{42});
+    REQUIRE(committed);
+    CHECK(*committed == sample_report(transition_kind::sleep));
+    CHECK(ask<ok_atom>(self, dev, abort_atom::value, std::uint64_t{43}));
     auto trimmed = ask<trim_report>(self, dev, trim_atom::value);
     REQUIRE(trimmed);
     CHECK(*trimmed == sample_trim());

@@ -27,12 +27,16 @@
 // freed before the answer, which is the failing part's code with a message naming
 // the device, its requests and the cause. A batch free groups the handles by device
 // the same way (an unknown device refuses the whole batch before anything is freed).
-// sleep_all / wake_all go to every device at once; if any fails, the devices that
-// succeeded are rolled back (woken again with the tags their report names / put to
-// sleep again with the policy of the last sleep_all, limited to the tags that woke)
-// and the answer is the FAILING DEVICE'S OWN CODE (not rolled_back), so a client can
-// tell device_failure from insufficient_memory; the message names the device, the
-// cause, and which devices were rolled back (or that a roll-back failed).
+// sleep_all / wake_all go to every device at once, in two phases (a transaction id
+// each; docs/state-machine.md): every device prepares (prepare_sleep takes the
+// backups and unmaps nothing; prepare_wake maps and restores, keeping the backups;
+// a device with nothing to move answers an empty report), then, when all have
+// prepared, every device commits; when one fails or misses its deadline, every
+// device aborts and loses nothing. The answer of a failure is the FAILING DEVICE'S
+// OWN CODE, so a client can tell device_failure from insufficient_memory; the message
+// names the device and the cause, and says every device is as it was only when each
+// confirmed its abort (a device the abort did not reach aborts on its own when its
+// hold, twice transition_timeout, runs out).
 // stats gathers every device's statistics and sums them (device -1); info and status
 // ask every device afresh.
 //
@@ -45,8 +49,8 @@
 // wakes transition_timeout), kept in the balancer's own deadline tables rather than
 // CAF's clock (see deadline_table.hpp); a sweep every tenth of the timeout answers
 // the overdue ones with gpumem_errc::timeout naming the device. A reply that comes
-// after its deadline is undone: a late allocation is freed, a late sleep woken, a
-// late wake put back to sleep. Devices are monitored: one that terminates is dropped.
+// after its deadline is undone: a late allocation is freed, a late prepare aborted.
+// Devices are monitored: one that terminates is dropped.
 
 #include <chrono>
 #include <cstdint>
@@ -90,8 +94,8 @@ struct balancer_state {
   std::map<std::int32_t, messages::pressure_level> pressure;
   /// tag-affinity: the device each tag went to first.
   std::map<std::string, std::int32_t, std::less<>> affinity;
-  /// The policy of the last successful sleep_all per device (for wake roll-backs).
-  std::map<std::int32_t, messages::sleep_policy> last_sleep;
+  /// The id of the last collective transition (sleep_all / wake_all).
+  std::uint64_t next_transaction = 0;
   /// round-robin: the position in device order to try next.
   std::size_t next_round_robin = 0;
   std::uint64_t allocations_routed = 0;

@@ -2,7 +2,7 @@
 // The device allocator: one actor per device, owning that device's engine and
 // serializing every operation on it (messages::device_allocator_actor).
 //
-// Its states are behaviors it becomes:
+// Its states are behaviors it becomes (docs/state-machine.md draws them):
 //   awake       serves everything;
 //   transition  a sleep or wake runs step by step (engine begin_sleep/begin_wake, then
 //               advance() on a private poll message every poll_interval): stats,
@@ -10,11 +10,19 @@
 //               and replayed in arrival order when the transition ends (while_asleep =
 //               queue), or fails at once with device_asleep (fail; a sleep or wake
 //               request fails with transition_in_progress);
+//   prepared    phase one of a collective transition is done (prepare_sleep: every
+//               backup taken, nothing unmapped or discarded; prepare_wake: mapped and
+//               restored, host backups kept): requests wait or fail as in `transition`
+//               until commit or abort of its transaction id, or until its hold runs out
+//               (then it aborts on its own: the balancer may have died);
 //   asleep      at least one tag sleeps: requests to awake tags are served; those the
 //               engine refuses with tag_asleep wait for a wake that makes their tag
 //               awake (queue) or are answered device_asleep naming the tag (fail).
 // The requester of a sleep or wake gets its report when the transition finishes.
-//
+// An abort loses nothing: a prepared sleep drops its backups (every tag stays awake,
+// its bytes in place), a prepared wake unmaps what it mapped (every tag it named stays
+// asleep with its backups); tags it did not name are never touched.
+
 // Pressure events for its own device (pressure_response; events for another device are
 // ignored), unless a transition runs:
 //   warning     trims the cache (trim_at_warning);
@@ -24,8 +32,10 @@
 //               its newest region), as many as bring use below critical - hysteresis
 //               (all if none do). Their requests wait or fail as for a client's sleep;
 //   normal      (wake_on_normal) wakes what pressure offloaded, never a client's sleep;
-//               a wake refused for memory keeps them offloaded until the next normal
-//               event; one that arrives during a transition starts when it ends.
+//               a wake refused or failed keeps them offloaded and is tried again after
+//               wake_retry_initial, doubling up to wake_retry_max, while pressure stays
+//               normal (device_status::offload_wait_reason says why they wait); one
+//               that comes due during a transition starts when it ends.
 // A client's wake of offloaded tags takes them off the offloaded list. Each response
 // logs the bytes released and the time from the level change (the event's system-clock
 // stamp; the event's arrival where the stamp is missing or ahead of this clock) to the
@@ -62,6 +72,10 @@ struct pressure_response {
   bool wake_on_normal = true;
   double critical = 0.92;    // offload until use falls below critical - hysteresis
   double hysteresis = 0.05;  // (fractions of the device's total)
+  /// A wake of offloaded tags that was refused or failed at normal pressure is tried
+  /// again after this, doubling each time up to wake_retry_max.
+  std::chrono::milliseconds wake_retry_initial{100};
+  std::chrono::milliseconds wake_retry_max{5000};
 
   static pressure_response from(const pressure_config& config);
 };
@@ -88,12 +102,13 @@ struct device_allocator_options {
 };
 
 /// Which behavior the actor has.
-enum class allocator_phase { awake, transition, asleep };
+enum class allocator_phase { awake, transition, prepared, asleep };
 const char* to_string(allocator_phase phase) noexcept;
 
 /// Who started the transition under way: a client's request (answered with its
-/// report) or the pressure response (an offload or the wake of offloaded tags).
-enum class transition_origin { client, pressure };
+/// report), the pressure response (an offload or the wake of offloaded tags), or a
+/// collective transition in two phases (prepare, then commit or abort).
+enum class transition_origin { client, pressure, collective };
 
 /// What the pressure response keeps between events.
 struct pressure_response_state {
@@ -101,6 +116,12 @@ struct pressure_response_state {
   std::vector<std::string> offloaded;
   /// Normal arrived during a transition: wake the offloaded tags when it ends.
   bool wake_due = false;
+  /// The last wake of offloaded tags that was refused or failed (empty: none), the
+  /// back-off before the next try, and the timer's generation (older ones are stale).
+  std::string wake_failure;
+  std::chrono::milliseconds retry_delay{0};
+  std::uint64_t retry_generation = 0;
+  std::uint64_t wake_retries = 0;
   // The offload under way: when its level change happened (system clock, ns), what the
   // defragment before it released, and how long that took.
   std::int64_t started_ns = 0;
@@ -123,6 +144,7 @@ struct device_allocator_state {
   struct pending {
     std::function<void()> run;
     std::function<void(caf::error)> fail;
+    std::uint64_t transaction = 0;  // a queued prepare: its id (an abort drops it)
   };
 
   std::unique_ptr<core::engine> engine;
@@ -136,6 +158,13 @@ struct device_allocator_state {
   transition_origin origin = transition_origin::client;
   caf::typed_response_promise<messages::transition_report> transition_promise;
   std::uint64_t polls = 0;
+  /// The collective transition under way or prepared (origin collective; 0: none).
+  std::uint64_t transaction = 0;
+  std::uint64_t hold_ms = 0;
+  /// The last collective prepare that found nothing to do here (commit: an empty
+  /// report; abort: ok), and its kind.
+  std::uint64_t idle_transaction = 0;
+  core::transition_kind idle_kind = core::transition_kind::sleep;
 
   /// Arrived during a transition; replayed in order when it ends.
   std::deque<pending> queued;

@@ -39,7 +39,7 @@ enum class routing_policy { least_loaded, round_robin, tag_affinity };
 const char* to_string(routing_policy policy) noexcept;
 
 /// What an allocation for a sleeping tag does: wait for the wake, or fail at once
-/// with tag_asleep.
+/// with device_asleep (naming the sleeping tag or the transition under way).
 enum class asleep_behaviour { queue, fail };
 /// "queue", "fail".
 const char* to_string(asleep_behaviour behaviour) noexcept;

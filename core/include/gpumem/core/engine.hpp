@@ -58,9 +58,27 @@ public:
 
   /// The same, one step at a time, for an owner that must stay responsive: begin,
   /// then call advance() until it returns a value (the report or the error).
-  engine_result<void> begin_sleep(const sleep_policy& policy);
-  engine_result<void> begin_wake(const std::vector<std::string>& tags = {});
+  ///
+  /// With commit_mode::on_commit the transition has two phases, for transitions that
+  /// must be all or nothing across devices: advance() returns once the part that can
+  /// fail is done, and nothing is lost yet (sleep: every backup taken, every region
+  /// still mapped and resident; wake: memory mapped and bytes restored, the host
+  /// backups kept and the tags still asleep). The engine is then prepared() until
+  /// commit() (sleep: unmap, release, discard what the policy does not keep; wake:
+  /// drop the backups, the tags are awake) or abort().
+  engine_result<void> begin_sleep(const sleep_policy& policy,
+                                  commit_mode mode = commit_mode::at_once);
+  engine_result<void> begin_wake(const std::vector<std::string>& tags = {},
+                                 commit_mode mode = commit_mode::at_once);
   std::optional<engine_result<transition_report>> advance();
+  /// A two-phase transition has done its part that can fail and waits for commit().
+  bool prepared() const noexcept;
+  /// Finishes a prepared transition (it cannot fail there); the report of the whole.
+  engine_result<transition_report> commit();
+  /// Abandons the transition under way or prepared, losing nothing: a sleep drops
+  /// its backups and every tag stays awake with its bytes in place; a wake unmaps
+  /// what it mapped and every tag stays asleep with its backups.
+  engine_result<void> abort();
 
   engine_state state() const noexcept;
   bool tag_asleep(const std::string& tag) const;

@@ -73,6 +73,10 @@ struct sleep_policy {
 
 enum class transition_kind { sleep, wake };
 
+/// When a sleep or wake finishes: as soon as its copies are done, or only when the
+/// owner commits (two phases; see engine::begin_sleep).
+enum class commit_mode { at_once, on_commit };
+
 /// What one sleep or wake did.
 struct transition_report {
   transition_kind kind = transition_kind::sleep;

@@ -40,6 +40,23 @@ using device_allocator_actor = caf::typed_actor<
   caf::replies_to<sleep_atom, sleep_policy>::with<transition_report>,
   // Wakes these tags in order (empty: every sleeping tag, weights first); all or nothing.
   caf::replies_to<wake_atom, std::vector<std::string>>::with<transition_report>,
+  // Collective sleep, phase one (transaction id, hold in ms): takes every backup the
+  // policy keeps while every region stays mapped with its bytes; answers the backups
+  // taken, or an empty report where nothing awake is named. Held until commit or
+  // abort of that id, aborted on its own when the hold runs out.
+  caf::replies_to<prepare_sleep_atom, sleep_policy, std::uint64_t,
+                  std::uint64_t>::with<transition_report>,
+  // Collective wake, phase one (transaction id, hold in ms): maps and restores the
+  // sleeping tags named (empty: all) keeping their host backups; nothing asleep here
+  // is an empty report, not an error.
+  caf::replies_to<prepare_wake_atom, std::vector<std::string>, std::uint64_t,
+                  std::uint64_t>::with<transition_report>,
+  // Phase two: finishes the prepared transaction (sleep: releases and discards; wake:
+  // drops the backups); answers its whole report.
+  caf::replies_to<commit_atom, std::uint64_t>::with<transition_report>,
+  // Abandons the transaction, prepared, under way or queued, losing nothing; an id
+  // not held here is already as it was (ok).
+  caf::replies_to<abort_atom, std::uint64_t>::with<ok_atom>,
   // Returns wholly free cached segments to the device.
   caf::replies_to<trim_atom>::with<trim_report>,
   // Trims, and releases free tails of live segments; moves nothing.

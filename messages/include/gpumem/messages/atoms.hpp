@@ -21,6 +21,11 @@ using sleep_atom = caf::atom_constant<caf::atom("sleep")>;          // one devic
 using wake_atom = caf::atom_constant<caf::atom("wake")>;            // one device
 using sleep_all_atom = caf::atom_constant<caf::atom("sleep_all")>;  // every device
 using wake_all_atom = caf::atom_constant<caf::atom("wake_all")>;    // every device
+// Two phases of a collective transition on one device (see docs/state-machine.md).
+using prepare_sleep_atom = caf::atom_constant<caf::atom("prep_sleep")>;  // phase one
+using prepare_wake_atom = caf::atom_constant<caf::atom("prep_wake")>;    // phase one
+using commit_atom = caf::atom_constant<caf::atom("txn_commit")>;         // phase two
+using abort_atom = caf::atom_constant<caf::atom("txn_abort")>;           // or this
 
 // -- maintenance -----------------------------------------------------------------
 using trim_atom = caf::atom_constant<caf::atom("trim")>;

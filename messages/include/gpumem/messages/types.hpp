@@ -418,6 +418,11 @@ struct device_status {
   std::uint64_t offloads = 0;         // offload sleeps finished
   std::uint64_t offload_wakes = 0;    // wakes of offloaded tags finished
   std::uint64_t bytes_offloaded = 0;  // backed up to host by offloads, in all
+  // Why offloaded_tags are not awake yet (empty when none are offloaded): pressure not
+  // normal, or the last wake's failure and when it is tried again.
+  std::string offload_wait_reason;
+  std::uint64_t offload_wake_retries = 0;  // wakes of offloaded tags tried again
+  std::uint64_t prepared_transaction = 0;  // a collective transition held (0: none)
   bool operator==(const device_status&) const = default;
 };
 
@@ -432,7 +437,8 @@ typename Inspector::result_type inspect(Inspector& f, device_status& x) {
            x.device, x.state, x.pressure, x.asleep_tags, x.live_regions, x.physical_bytes,
            x.pending_requests, x.fragmentation, x.offloaded_tags, x.pressure_responses,
            x.last_response_ms, x.max_response_ms, x.last_response_bytes, x.offloads,
-           x.offload_wakes, x.bytes_offloaded, caf::meta::load_callback(finite));
+           x.offload_wakes, x.bytes_offloaded, x.offload_wait_reason, x.offload_wake_retries,
+           x.prepared_transaction, caf::meta::load_callback(finite));
 }
 
 /// The balancer's state: its routing and every device it routes to.
