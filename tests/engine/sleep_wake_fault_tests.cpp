@@ -125,7 +125,8 @@ TEST_CASE("a device fault at any point of a wake rolls it back; the next wake su
     {cuda::fault_point::create, cuda::error_code::unknown, 3},
     {cuda::fault_point::map, cuda::error_code::unknown, 3},
     {cuda::fault_point::set_access, cuda::error_code::invalid_value, 1},
-    {cuda::fault_point::copy, cuda::error_code::illegal_address, 2},
+    // Not a sticky error: after one of those nothing is rolled back (below).
+    {cuda::fault_point::copy, cuda::error_code::unknown, 2},
   };
   fixture fx;
   auto regions = populate_light(*fx);
@@ -230,7 +231,7 @@ TEST_CASE("a fault while waking the second of two tags leaves both asleep",
 
 TEST_CASE("a copy fault during sleep fails the sleep and leaves the engine awake and intact",
           "[engine][faults][sleep]") {
-  for (auto code : {cuda::error_code::out_of_memory, cuda::error_code::illegal_address}) {
+  for (auto code : {cuda::error_code::out_of_memory, cuda::error_code::unknown}) {
     INFO("copies fail with " << cuda::error_name(code));
     fixture fx;
     auto regions = populate(*fx);
@@ -343,4 +344,35 @@ TEST_CASE("a fault during a step-wise wake is reported by advance() and rolled b
     check_after_wake(*fx, with_tag(regions, weights), without_tag(regions, weights));
     CHECK_INVARIANTS(fx);
   }
+}
+
+TEST_CASE("a sticky copy fault loses the device: reported, nothing more asked of it",
+          "[engine][faults][sleep]") {
+  // CUDA_ERROR_ILLEGAL_ADDRESS kills the context on a GPU: every later call fails the
+  // same way, so the engine must not promise a rollback or issue more calls.
+  fixture fx;
+  auto regions = populate(*fx);
+  CHECK_FALSE(fx->device_lost().has_value());
+  fx.backend.inject_fault(cuda::fault_point::copy, 2, cuda::error_code::illegal_address);
+  auto r = fx->sleep(sleep_policy::level(1));
+  fx.backend.clear_faults();
+  REQUIRE_FALSE(r.ok());
+  INFO(r.error().to_string());
+  CHECK(r.error().code() == engine_errc::device_failure);
+  REQUIRE(r.error().device().has_value());
+  CHECK(r.error().device()->code() == cuda::error_code::illegal_address);
+  CHECK(r.error().message().find("device is lost") != std::string::npos);
+  REQUIRE(fx->device_lost().has_value());
+  CHECK(fx->device_lost()->code() == cuda::error_code::illegal_address);
+
+  // Every operation that would touch the device is refused, naming the sticky error.
+  for (auto refused : {error_of(fx->allocate({.size = 4 * MiB, .tag = weights})),
+                       error_of(fx->sleep(sleep_policy::level(2))),
+                       error_of(fx->wake_up())}) {
+    REQUIRE(refused.has_value());
+    CHECK(*refused == engine_errc::device_failure);
+  }
+  auto again = fx->allocate({.size = 4 * MiB, .tag = weights});
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().message().find("CUDA_ERROR_ILLEGAL_ADDRESS") != std::string::npos);
 }
