@@ -40,6 +40,16 @@ struct cuda_standin {
   decltype(&::cuMemGetAllocationPropertiesFromHandle) chunk_properties = nullptr;
   decltype(&::cuMemGetAccess) get_access = nullptr;
 
+  /// Any driver entry point by the name callers ask cuGetProcAddress for.
+  template <class Fn>
+  Fn entry(const char* name) const {
+    void* address = nullptr;
+    INFO(name);
+    REQUIRE(lookup(name, &address, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, nullptr) ==
+            CUDA_SUCCESS);
+    return reinterpret_cast<Fn>(address);
+  }
+
   /// Loaded on first use (not before: a test may need the library not yet loaded).
   static const cuda_standin& get() {
     static const cuda_standin loaded = load();
@@ -55,6 +65,8 @@ struct cuda_standin {
   }
 
 private:
+  decltype(&::cuGetProcAddress) lookup = nullptr;
+
   static cuda_standin load() {
     void* library = dlopen(standin_library.c_str(), RTLD_NOW | RTLD_LOCAL);
     INFO("dlopen " << standin_library << ": " << (library ? "ok" : dlerror()));
@@ -72,14 +84,9 @@ private:
     hook("gpumemStandinSetUnavailable", s.set_unavailable);
     hook("gpumemStandinContextCalls", s.context_calls);
     hook("gpumemStandinReset", s.reset);
-    decltype(&::cuGetProcAddress) lookup = nullptr;
-    hook("cuGetProcAddress_v2", lookup);
+    hook("cuGetProcAddress_v2", s.lookup);
     const auto driver = [&](const char* name, auto& fn) {
-      void* address = nullptr;
-      INFO(name);
-      REQUIRE(lookup(name, &address, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, nullptr) ==
-              CUDA_SUCCESS);
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(address);
+      fn = s.entry<std::remove_reference_t<decltype(fn)>>(name);
     };
     driver("cuInit", s.init);
     driver("cuCtxGetCurrent", s.ctx_get_current);
