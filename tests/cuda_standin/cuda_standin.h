@@ -28,6 +28,11 @@
 //   would fault (Xid 31) and the error surface at the next synchronizing call.
 // - undefined behaviour (cuMemRelease of a handle it never made, cuMemFreeHost of
 //   memory whose context is gone) aborts the process with a message.
+// - which calls need a current context: here every cuMem*, cuStream*, cuEvent* call
+//   and cuCtxSynchronize, but not the device queries, cuMemGetAllocationGranularity or
+//   cuCtxSetCurrent; async copies and event records also need the stream's own
+//   context current (CUDA_ERROR_INVALID_HANDLE otherwise).
+// - cuMemAddressFree of a range that still holds mappings is CUDA_ERROR_INVALID_VALUE.
 // - every device can access every peer; every device supports VMM, POSIX file
 //   descriptor handles and GPUDirect RDMA with VMM; timing attributes are absent.
 // - how many devices and how much memory: GPUMEM_STANDIN_DEVICES (default 2) and
