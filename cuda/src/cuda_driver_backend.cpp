@@ -246,15 +246,15 @@ public:
   bool ready() override {
     if (done_)
       return true;
-    bool pending = false;
-    finish(state_->in_context(device_, "copy", [&] { return call_; }, [&](auto&) {
-      const CUresult rc = state_->api->cuEventQuery(event_);
-      pending = rc == CUDA_ERROR_NOT_READY;
-      return pending ? CUDA_SUCCESS : rc;
-    }));
-    if (pending)
-      done_ = false;
-    return done_;
+    CUresult query = CUDA_SUCCESS;
+    status s = state_->in_context(device_, "copy", [&] { return call_; }, [&](auto&) {
+      query = state_->api->cuEventQuery(event_);
+      return query == CUDA_ERROR_NOT_READY ? CUDA_SUCCESS : query;
+    });
+    if (s && query == CUDA_ERROR_NOT_READY)
+      return false;
+    finish(std::move(s));
+    return true;
   }
 
   status wait() override {
