@@ -25,7 +25,7 @@ bool one_line(const std::string& text) {
 TEST_CASE("cuda_driver_backend: a missing driver library is driver_unavailable, in one line",
           "[cuda_driver_backend]") {
   const std::string library = "libgpumem-no-such-driver.so.1";
-  auto opened = cuda_driver_backend::open(library);
+  auto opened = cuda_driver_backend::open({.library = library});
   REQUIRE_FALSE(opened.ok());
   const device_error& error = opened.error();
   INFO(error.to_string());

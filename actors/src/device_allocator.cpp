@@ -575,6 +575,8 @@ device_status status_of(const device_allocator_state& st) {
   result.pending_requests = st.queued.size() + st.parked.size();
   result.fragmentation = st.engine->fragmentation();
   result.prepared_transaction = st.phase == allocator_phase::prepared ? st.transaction : 0;
+  if (const auto& lost = st.engine->device_lost())
+    result.lost = lost->to_string();
   detail::add_response_status(st, result);
   return result;
 }

@@ -75,6 +75,44 @@ engine::~engine() {
   (void)s.backend.free_reservation(s.arena.base(), s.arena.size());
 }
 
+// --- the device's health and the synchronization contract ------------------------------
+
+void engine::impl::observe(const cuda::device_error& e) {
+  if (!lost && cuda::is_sticky(e.code()))
+    lost = e;
+}
+
+engine_result<void> engine::impl::usable(const char* verb) const {
+  if (!lost)
+    return {};
+  return engine_error{engine_errc::device_failure,
+                      std::string(verb) + ": device " + std::to_string(config.device)
+                        + " is lost since a sticky CUDA error, and nothing more is asked of "
+                          "it (restart the process): " + lost->to_string(),
+                      *lost};
+}
+
+engine_result<void> engine::impl::settle(const std::string& why) {
+  if (auto ok = usable(why.c_str()); !ok)
+    return ok;
+  auto synced = backend.synchronize(config.device);
+  if (synced)
+    return {};
+  observe(synced.error());
+  return engine_error{engine_errc::device_failure,
+                      why + ": waiting for the device's queued work failed: "
+                        + synced.error().to_string(),
+                      synced.error()};
+}
+
+bool engine::impl::unmap_handed_out(cuda::device_ptr address, std::size_t size) {
+  // Kernels may still use what was handed out: unmapping under them is a fatal fault.
+  if (!settle("unmap"))
+    return false;
+  observe(backend.unmap(address, size));
+  return true;
+}
+
 // --- tags and accounting -----------------------------------------------------------------
 
 std::optional<std::uint32_t> engine::impl::find_tag(std::string_view name) const {
@@ -170,6 +208,8 @@ engine_error engine::impl::out_of_memory(const allocation_request& request,
 }
 
 engine_result<region_info> engine::impl::allocate(const allocation_request& request) {
+  if (auto ok = usable("allocate"); !ok)
+    return ok.error();
   if (request.size == 0)
     return engine_error{engine_errc::zero_size, "allocate: size must be non-zero"};
   if (request.size > props.total_memory)
@@ -377,6 +417,10 @@ engine_result<void> engine::begin_wake(const std::vector<std::string>& tags, com
 
 std::optional<engine_result<transition_report>> engine::advance() {
   return impl_->advance(false);
+}
+
+const std::optional<cuda::device_error>& engine::device_lost() const noexcept {
+  return impl_->lost;
 }
 
 bool engine::prepared() const noexcept { return impl_->active && impl_->active->prepared; }

@@ -110,6 +110,26 @@ struct engine::impl {
   engine_statistics stats;
   std::optional<detail::transition> active;
   std::unique_ptr<allocation_log> log;
+  /// The sticky device error that ended this engine's device; nothing more is asked
+  /// of the device once it is set.
+  std::optional<cuda::device_error> lost;
+
+  // --- engine.cpp: the device's health and the synchronization contract -------------
+  /// Notes a device error; a sticky one makes the device lost for good.
+  void observe(const cuda::device_error& e);
+  void observe(const cuda::status& s) {
+    if (!s)
+      observe(s.error());
+  }
+  /// device_failure naming the sticky error if the device is lost; `verb` says what
+  /// was refused.
+  engine_result<void> usable(const char* verb) const;
+  /// Waits for all work queued on the device, the client's kernels included, before
+  /// memory that was handed out is copied or unmapped (docs/gpu-contract.md).
+  engine_result<void> settle(const std::string& why);
+  /// Unmaps memory that was handed out, after settle(); false (and nothing unmapped)
+  /// when the device's work could not be waited for.
+  bool unmap_handed_out(cuda::device_ptr address, std::size_t size);
 
   // --- engine.cpp ------------------------------------------------------------------
   std::uint32_t tag_for(const std::string& name);

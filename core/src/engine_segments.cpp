@@ -12,6 +12,7 @@ using namespace detail;
 namespace {
 
 engine_error from_device(const std::string& doing, const cuda::device_error& e) {
+  // (Callers observe() the error first, so a sticky one marks the device lost.)
   // The device running out of memory is the engine running out of memory.
   auto code = e.code() == cuda::error_code::out_of_memory ? engine_errc::out_of_memory
                                                           : engine_errc::device_failure;
@@ -39,7 +40,7 @@ engine_result<std::vector<chunk_ref>> engine::impl::gather_chunks(std::size_t si
     auto& seg = segments[s];
     reused.insert(reused.end(), seg.chunks.begin(), seg.chunks.end());
     seg.chunks.clear();
-    (void)backend.unmap(seg.address, seg.size);
+    unmap_handed_out(seg.address, seg.size);
     mapped_bytes -= seg.size;
     account(pools[seg.pool].tag, &stat_grid::reserved, -static_cast<std::int64_t>(seg.size));
     seg.mapped = false;
@@ -72,6 +73,7 @@ engine_result<std::vector<chunk_ref>> engine::impl::gather_chunks(std::size_t si
   for (auto& c : plan_chunks(size - covered)) {
     auto handle = backend.create_chunk(config.device, c.size);
     if (!handle) {
+      observe(handle.error());
       release_chunks(chunks);
       return from_device("creating a " + format_bytes(c.size) + " chunk", handle.error());
     }
@@ -86,6 +88,7 @@ engine_result<void> engine::impl::map_chunks(cuda::device_ptr address,
   std::size_t mapped = 0;
   for (const auto& c : chunks) {
     if (auto m = backend.map(address + mapped, c.size, c.handle); !m) {
+      observe(m.error());
       if (mapped > 0)
         (void)backend.unmap(address, mapped);
       return engine_error{engine_errc::device_failure, "mapping a chunk: " + m.error().to_string(),
@@ -94,6 +97,7 @@ engine_result<void> engine::impl::map_chunks(cuda::device_ptr address,
     mapped += c.size;
   }
   if (auto a = backend.set_access(config.device, address, mapped); !a) {
+    observe(a.error());
     (void)backend.unmap(address, mapped);
     return engine_error{engine_errc::device_failure, "granting access: " + a.error().to_string(),
                         a.error()};
@@ -228,7 +232,7 @@ void engine::impl::unmap_segment(std::uint32_t s) {
   if (seg.cached)
     unmark_cached(s);
   // The segment's chunks are its only mappings in its range, so one unmap covers it.
-  (void)backend.unmap(seg.address, seg.size);
+  unmap_handed_out(seg.address, seg.size);
   for (auto& c : seg.chunks)
     (void)backend.release_chunk(c.handle);
   stats.chunks_released += seg.chunks.size();
@@ -302,7 +306,7 @@ std::size_t engine::impl::release_free_tails() {
     }
     if (cut == end)
       continue;
-    (void)backend.unmap(cut, end - cut);
+    unmap_handed_out(cut, end - cut);
     for (auto i = keep; i < seg.chunks.size(); ++i)
       (void)backend.release_chunk(seg.chunks[i].handle);
     stats.chunks_released += seg.chunks.size() - keep;

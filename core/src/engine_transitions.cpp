@@ -69,6 +69,12 @@ engine_result<void> engine::impl::begin_sleep(const sleep_policy& policy, commit
   }
   if (sleeping.empty())
     return engine_error{engine_errc::invalid_transition, "sleep: no awake tag to put to sleep"};
+  // The backups must see what the client's queued kernels write, and the unmap that
+  // follows must not pull memory from under them.
+  if (auto settled = settle("sleep"); !settled) {
+    ++stats.failed_transitions;
+    return settled.error();
+  }
   std::set<std::string, std::less<>> keep(policy.backup_tags.begin(), policy.backup_tags.end());
 
   auto tr = start_transition(transition_kind::sleep, sleeping);
@@ -108,6 +114,8 @@ engine_result<void> engine::impl::begin_wake(const std::vector<std::string>& nam
   if (active)
     return engine_error{engine_errc::transition_in_progress,
                         "wake: another sleep or wake is in progress"};
+  if (auto ok = usable("wake"); !ok)
+    return ok.error();
   std::vector<std::uint32_t> waking;
   if (names.empty()) {
     // Weights first: what the rest was computed from comes back before the rest.
@@ -139,10 +147,12 @@ engine_result<void> engine::impl::begin_wake(const std::vector<std::string>& nam
         needed += segments[s].size;
       }
   auto device = backend.memory(config.device);
-  if (!device)
+  if (!device) {
+    observe(device.error());
     return engine_error{engine_errc::device_failure,
                         "wake: cannot read free memory: " + device.error().to_string(),
                         device.error()};
+  }
   // Cached segments count as free: their chunks are reused before new ones are made.
   if (device->free + cached_bytes < needed + config.wake_margin)
     return engine_error{engine_errc::insufficient_memory,
@@ -271,7 +281,15 @@ void engine::impl::roll_back_transition() {
 }
 
 engine_error engine::impl::abort_transition(const cuda::device_error& cause) {
-  const char* what = active->kind == transition_kind::sleep
+  observe(cause);
+  // A sticky error killed the device's context: its memory and our copies are gone
+  // with it, so nothing can be promised back; the rollback only settles the books.
+  const char* what = lost ? (active->kind == transition_kind::sleep
+                               ? "sleep failed and the device is lost (a sticky CUDA error: "
+                                 "restart the process); nothing more is asked of it: "
+                               : "wake failed and the device is lost (a sticky CUDA error: "
+                                 "restart the process); nothing more is asked of it: ")
+                    : active->kind == transition_kind::sleep
                        ? "sleep failed; every tag stays awake with its bytes in place: "
                        : "wake failed; every tag stays asleep with its backups kept: ";
   roll_back_transition();

@@ -63,7 +63,7 @@ struct proc_lookup {
 
 result<std::unique_ptr<driver_api>> driver_api::load(const std::string& library) {
   std::unique_ptr<driver_api> api(new driver_api);
-  api->library_ = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+  api->library_ = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (api->library_ == nullptr)
     return unavailable("cannot load " + library + " (" + one_line(dlerror()) + ")");
 
@@ -96,7 +96,10 @@ result<std::unique_ptr<driver_api>> driver_api::load(const std::string& library)
   get("cuDeviceGetAttribute", api->cuDeviceGetAttribute);
   get("cuDevicePrimaryCtxRetain", api->cuDevicePrimaryCtxRetain);
   get("cuDevicePrimaryCtxRelease", api->cuDevicePrimaryCtxRelease);
+  get("cuDeviceCanAccessPeer", api->cuDeviceCanAccessPeer);
   get("cuCtxSetCurrent", api->cuCtxSetCurrent);
+  get("cuCtxGetCurrent", api->cuCtxGetCurrent);
+  get("cuCtxSynchronize", api->cuCtxSynchronize);
   get("cuMemGetInfo", api->cuMemGetInfo);
   get("cuMemGetAllocationGranularity", api->cuMemGetAllocationGranularity);
   get("cuMemAddressReserve", api->cuMemAddressReserve);
@@ -110,6 +113,7 @@ result<std::unique_ptr<driver_api>> driver_api::load(const std::string& library)
   get("cuMemFreeHost", api->cuMemFreeHost);
   get("cuStreamCreate", api->cuStreamCreate);
   get("cuStreamDestroy", api->cuStreamDestroy);
+  get("cuStreamSynchronize", api->cuStreamSynchronize);
   get("cuEventCreate", api->cuEventCreate);
   get("cuEventDestroy", api->cuEventDestroy);
   get("cuEventRecord", api->cuEventRecord);
@@ -122,11 +126,6 @@ result<std::unique_ptr<driver_api>> driver_api::load(const std::string& library)
   if (!s)
     return s.error();
   return api;
-}
-
-driver_api::~driver_api() {
-  if (library_ != nullptr)
-    dlclose(library_);
 }
 
 } // namespace gpumem::cuda

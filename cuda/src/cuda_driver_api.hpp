@@ -29,7 +29,9 @@ public:
   /// entry point is driver_unavailable, in one line that names the host backend.
   static result<std::unique_ptr<driver_api>> load(const std::string& library);
 
-  ~driver_api();  // dlclose: nothing fetched from here may be called afterwards
+  // Never dlclose'd: after cuInit the driver runs threads and registers handlers in
+  // the process, and unloading it under them is undefined (RTLD_NODELETE besides).
+  ~driver_api() = default;
   driver_api(const driver_api&) = delete;
   driver_api& operator=(const driver_api&) = delete;
 
@@ -45,7 +47,10 @@ public:
   decltype(&::cuDeviceGetAttribute) cuDeviceGetAttribute = nullptr;
   decltype(&::cuDevicePrimaryCtxRetain) cuDevicePrimaryCtxRetain = nullptr;
   decltype(&::cuDevicePrimaryCtxRelease) cuDevicePrimaryCtxRelease = nullptr;
+  decltype(&::cuDeviceCanAccessPeer) cuDeviceCanAccessPeer = nullptr;
   decltype(&::cuCtxSetCurrent) cuCtxSetCurrent = nullptr;
+  decltype(&::cuCtxGetCurrent) cuCtxGetCurrent = nullptr;
+  decltype(&::cuCtxSynchronize) cuCtxSynchronize = nullptr;
   decltype(&::cuMemGetInfo) cuMemGetInfo = nullptr;
   decltype(&::cuMemGetAllocationGranularity) cuMemGetAllocationGranularity = nullptr;
   decltype(&::cuMemAddressReserve) cuMemAddressReserve = nullptr;
@@ -59,6 +64,7 @@ public:
   decltype(&::cuMemFreeHost) cuMemFreeHost = nullptr;
   decltype(&::cuStreamCreate) cuStreamCreate = nullptr;
   decltype(&::cuStreamDestroy) cuStreamDestroy = nullptr;
+  decltype(&::cuStreamSynchronize) cuStreamSynchronize = nullptr;
   decltype(&::cuEventCreate) cuEventCreate = nullptr;
   decltype(&::cuEventDestroy) cuEventDestroy = nullptr;
   decltype(&::cuEventRecord) cuEventRecord = nullptr;

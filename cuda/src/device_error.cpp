@@ -22,3 +22,30 @@ const char* error_name(error_code code) noexcept {
 }
 
 } // namespace gpumem::cuda
+
+namespace gpumem::cuda {
+
+bool is_sticky(error_code code) noexcept {
+  // cuda.h 13.0: the codes whose description ends "the process must be terminated and
+  // relaunched", plus uncorrectable ECC, a device-side assert and a contained error.
+  switch (static_cast<int>(code)) {
+    case 214:  // CUDA_ERROR_ECC_UNCORRECTABLE
+    case 226:  // CUDA_ERROR_CONTAINED
+    case 700:  // CUDA_ERROR_ILLEGAL_ADDRESS
+    case 702:  // CUDA_ERROR_LAUNCH_TIMEOUT
+    case 710:  // CUDA_ERROR_ASSERT
+    case 714:  // CUDA_ERROR_HARDWARE_STACK_ERROR
+    case 715:  // CUDA_ERROR_ILLEGAL_INSTRUCTION
+    case 716:  // CUDA_ERROR_MISALIGNED_ADDRESS
+    case 717:  // CUDA_ERROR_INVALID_ADDRESS_SPACE
+    case 718:  // CUDA_ERROR_INVALID_PC
+    case 719:  // CUDA_ERROR_LAUNCH_FAILED
+    case 721:  // CUDA_ERROR_TENSOR_MEMORY_LEAK
+    case 810:  // CUDA_ERROR_MPS_CLIENT_TERMINATED
+      return true;
+    default:
+      return false;
+  }
+}
+
+} // namespace gpumem::cuda

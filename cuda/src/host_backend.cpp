@@ -325,22 +325,18 @@ status host_backend::release_chunk(chunk_handle handle) {
   return {};
 }
 
-status host_backend::map(device_ptr address, std::size_t size, chunk_handle handle,
-                         std::size_t offset) {
+status host_backend::map(device_ptr address, std::size_t size, chunk_handle handle) {
   std::lock_guard lock(state_->mutex);
   auto it = state_->chunks.find(handle);
   if (it == state_->chunks.end() || it->second.fd < 0)
     return invalid("map(" + hex(address) + "): unknown chunk handle " + std::to_string(handle));
   auto& c = it->second;
   auto granularity = state_->devices[static_cast<std::size_t>(c.device)].config.granularity;
-  if (size == 0 || address % granularity != 0 || size % granularity != 0
-      || offset % granularity != 0)
-    return invalid("map(" + hex(address) + ", " + format_bytes(size) + ", offset "
-                   + format_bytes(offset) + "): address, size and offset must align to "
-                   + format_bytes(granularity));
-  if (offset > c.size || size > c.size - offset)
-    return invalid("map: " + format_bytes(size) + " at offset " + format_bytes(offset)
-                   + " exceeds the chunk's " + format_bytes(c.size));
+  if (size == 0 || address % granularity != 0 || size % granularity != 0)
+    return invalid("map(" + hex(address) + ", " + format_bytes(size)
+                   + "): address and size must align to " + format_bytes(granularity));
+  if (size > c.size)
+    return invalid("map: " + format_bytes(size) + " exceeds the chunk's " + format_bytes(c.size));
   if (state_->enclosing_reservation(address, size) == nullptr)
     return invalid("map(" + hex(address) + ", " + format_bytes(size)
                    + "): the range is not inside one reservation");
@@ -351,7 +347,7 @@ status host_backend::map(device_ptr address, std::size_t size, chunk_handle hand
     return *fault;
 
   void* placed = ::mmap(reinterpret_cast<void*>(address), size, PROT_NONE,
-                        MAP_SHARED | MAP_FIXED, c.fd, static_cast<off_t>(offset));
+                        MAP_SHARED | MAP_FIXED, c.fd, 0);
   if (placed == MAP_FAILED)
     return system_failure("mmap", errno);
   ++c.mappings;
@@ -441,6 +437,14 @@ result<copy_handle> host_backend::copy_to_device_async(int device, device_ptr ds
                    + "): the device range is not mapped with access");
   auto fault = state_->take_fault(fault_point::copy, "copy_to_device_async");
   return (*d)->copier->submit(reinterpret_cast<void*>(dst), src, size, std::move(fault));
+}
+
+status host_backend::synchronize(int device) {
+  std::lock_guard lock(state_->mutex);
+  // No client work runs on host memory behind the backend's back: nothing to wait for.
+  if (auto d = state_->find_device(device, "synchronize"); !d)
+    return d.error();
+  return {};
 }
 
 void host_backend::inject_fault(fault_point point, int nth, error_code code) {

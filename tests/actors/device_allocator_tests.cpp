@@ -370,6 +370,28 @@ TEST_CASE("a fault during wake is answered; the device stays asleep and wakes la
   CHECK(intact(w, 77));
 }
 
+TEST_CASE("a sticky copy fault loses the device: status says so, requests are refused",
+          "[actors][allocator][faults]") {
+  fixture fx;
+  auto w = fx.allocate(6 * MiB, "weights");
+  CHECK(fx.status().lost.empty());
+  fx.backend.inject_fault(cuda::fault_point::copy, 1, cuda::error_code::illegal_address);
+  auto failed = fx.ask<transition_report>(sleep_atom::value, sleep_policy::at_level(1));
+  fx.backend.clear_faults();
+  REQUIRE(failed.error);
+  INFO(fx.sys.render(*failed.error));
+  CHECK(failed.code() == gpumem_errc::device_failure);
+  auto st = fx.status();
+  INFO(st.lost);
+  CHECK(st.lost.find("CUDA_ERROR_ILLEGAL_ADDRESS") != std::string::npos);
+  auto refused = fx.ask<region_handle>(allocate_atom::value, allocation_request{.size = 1 * MiB,
+                                                                                .tag = "weights"});
+  REQUIRE(refused.error);
+  CHECK(refused.code() == gpumem_errc::device_failure);
+  CHECK(fx.sys.render(*refused.error).find("lost") != std::string::npos);
+  (void)w;
+}
+
 TEST_CASE("trim and defragment answer reports", "[actors][allocator]") {
   fixture fx;
   auto a = fx.allocate(8 * MiB, "activations");

@@ -71,9 +71,8 @@ public:
     return inner_.create_chunk(d, size);
   }
   cuda::status release_chunk(cuda::chunk_handle c) override { return inner_.release_chunk(c); }
-  cuda::status map(cuda::device_ptr a, std::size_t s, cuda::chunk_handle c,
-                   std::size_t o) override {
-    return inner_.map(a, s, c, o);
+  cuda::status map(cuda::device_ptr a, std::size_t s, cuda::chunk_handle c) override {
+    return inner_.map(a, s, c);
   }
   cuda::status unmap(cuda::device_ptr a, std::size_t s) override { return inner_.unmap(a, s); }
   cuda::status set_access(int d, cuda::device_ptr a, std::size_t s) override {
@@ -91,6 +90,7 @@ public:
                                                        std::size_t s) override {
     return inner_.copy_to_device_async(d, dst, src, s);
   }
+  cuda::status synchronize(int d) override { return inner_.synchronize(d); }
 
 private:
   cuda::device_backend& inner_;

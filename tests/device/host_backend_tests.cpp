@@ -116,7 +116,7 @@ TEST_CASE("host backend refuses what CUDA refuses", "[host]") {
           == error_code::invalid_value);
   }
   SECTION("maps stay inside one reservation") {
-    auto outside = backend.map(base + 8 * MiB, 2 * MiB, chunk, 0);
+    auto outside = backend.map(base + 8 * MiB, 2 * MiB, chunk);
     CHECK(outside.error().code() == error_code::invalid_value);
     CHECK(backend.map(base + 6 * MiB, 4 * MiB, chunk).error().code()
           == error_code::invalid_value);

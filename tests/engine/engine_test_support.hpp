@@ -1,6 +1,6 @@
 #pragma once
-// What the engine tests share: a host backend with one small device, an engine made
-// on it, byte patterns written and checked through a region's pointer, and checks of
+// What the engine tests share: a backend with one small device (host, or CUDA on the
+// driver stand-in), an engine made on it, byte patterns written and checked through a region's pointer, and checks of
 // the invariants that must hold after every operation (statistics against the
 // regions and the backend, snapshots against the regions).
 
@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -23,6 +24,7 @@
 
 #include "gpumem/core/engine.hpp"
 #include "gpumem/cuda/byte_units.hpp"
+#include "gpumem/cuda/backend_factory.hpp"
 #include "gpumem/cuda/host_backend.hpp"
 #include "support/wait.hpp"
 
@@ -65,16 +67,66 @@ inline std::unique_ptr<engine> make_engine(cuda::device_backend& backend,
   return std::move(made).value();
 }
 
-/// A host backend and an engine on its only device. The engine goes first.
+/// The backend the engine tests run on: the host backend with one emulated device of
+/// `capacity`, or, with GPUMEM_ENGINE_TEST_BACKEND=cuda, the CUDA backend (ctest runs
+/// the sleep and wake tests so on the driver stand-in, whose devices
+/// GPUMEM_STANDIN_DEVICE_MIB sizes to device_capacity).
+inline std::unique_ptr<cuda::device_backend> make_test_backend(std::size_t capacity) {
+  const char* chosen = std::getenv("GPUMEM_ENGINE_TEST_BACKEND");
+  if (chosen == nullptr || std::string(chosen) == "host")
+    return std::make_unique<cuda::host_backend>(one_device(capacity));
+  auto choice = cuda::make_backend(chosen);
+  INFO("GPUMEM_ENGINE_TEST_BACKEND=" << chosen << ": "
+                                     << (choice.ok() ? choice->reason : choice.error().to_string()));
+  REQUIRE(choice.ok());
+  auto total = choice->backend->memory(0);
+  REQUIRE(total.ok());
+  INFO("the tests expect device 0 to hold " << capacity << " bytes");
+  REQUIRE(total->total == capacity);
+  return std::move(choice->backend);
+}
+
+/// A backend and an engine on its device 0. The engine goes first.
 struct fixture {
-  cuda::host_backend backend;
+  std::unique_ptr<cuda::device_backend> owned;
+  cuda::device_backend& backend;
   std::unique_ptr<engine> eng;
 
   explicit fixture(engine_config config = {}, std::size_t capacity = device_capacity)
-    : backend(one_device(capacity)), eng(make_engine(backend, config)) {}
+    : owned(make_test_backend(capacity)), backend(*owned), eng(make_engine(backend, config)) {
+    ++live();
+  }
+  ~fixture() { --live(); }
+  fixture(const fixture&) = delete;
+  fixture& operator=(const fixture&) = delete;
+
+  /// Whether the device's figures are this engine's alone: always on the host backend
+  /// (one per fixture); on CUDA, fixtures alive at once share the driver's device 0.
+  bool device_is_own() const { return on_host() || live() == 1; }
+  static int& live() {
+    static int fixtures = 0;
+    return fixtures;
+  }
 
   engine& operator*() { return *eng; }
   engine* operator->() { return eng.get(); }
+
+  bool on_host() const { return backend.name() == "host"; }
+  /// The host backend, for what only it offers (fault injection, usage counts).
+  cuda::host_backend& host() {
+    REQUIRE(on_host());
+    return static_cast<cuda::host_backend&>(backend);
+  }
+
+  /// What the backend holds. Only the host backend counts chunks and mappings; on
+  /// another, they read 0 and physical_bytes is the device's total minus free.
+  cuda::host_backend::usage usage() {
+    if (on_host())
+      return host().current_usage();
+    cuda::host_backend::usage u;
+    u.physical_bytes = device_total() - device_free();
+    return u;
+  }
 
   std::size_t device_free() {
     auto info = backend.memory(0);
@@ -223,7 +275,7 @@ inline std::string join(const std::vector<std::string>& lines) {
 /// Every way the statistics disagree with the engine's regions, its physical bytes
 /// and (when given) the backend's figures; empty when they agree.
 inline std::vector<std::string> statistics_violations(const engine& e,
-                                                      cuda::host_backend* backend = nullptr) {
+                                                      cuda::device_backend* backend = nullptr) {
   std::vector<std::string> out;
   auto fail = [&](const std::string& what, std::int64_t actual, std::int64_t expected) {
     out.push_back(what + ": " + std::to_string(actual) + ", expected "
@@ -481,7 +533,8 @@ inline std::vector<std::string> snapshot_violations(const engine& e) {
 
 #define CHECK_STATISTICS(fx)                                                                     \
   do {                                                                                           \
-    auto violations_ = ::gpumem::engine_test::statistics_violations(*(fx).eng, &(fx).backend);   \
+    auto violations_ = ::gpumem::engine_test::statistics_violations(                             \
+      *(fx).eng, (fx).device_is_own() ? &(fx).backend : nullptr);                                \
     INFO(::gpumem::engine_test::join(violations_));                                              \
     CHECK(violations_.empty());                                                                  \
   } while (false)

@@ -23,7 +23,7 @@ struct backend_state {
 };
 
 backend_state state_of(fixture& fx) {
-  return {fx.backend.current_usage(), fx.device_free()};
+  return {fx.host().current_usage(), fx.device_free()};
 }
 
 #define CHECK_BACKEND_UNCHANGED(before, fx)                                                      \
@@ -125,7 +125,8 @@ TEST_CASE("a device fault at any point of a wake rolls it back; the next wake su
     {cuda::fault_point::create, cuda::error_code::unknown, 3},
     {cuda::fault_point::map, cuda::error_code::unknown, 3},
     {cuda::fault_point::set_access, cuda::error_code::invalid_value, 1},
-    {cuda::fault_point::copy, cuda::error_code::illegal_address, 2},
+    // Not a sticky error: after one of those nothing is rolled back (below).
+    {cuda::fault_point::copy, cuda::error_code::unknown, 2},
   };
   fixture fx;
   auto regions = populate_light(*fx);
@@ -143,9 +144,9 @@ TEST_CASE("a device fault at any point of a wake rolls it back; the next wake su
       INFO("call " << nth << " fails with " << cuda::error_name(code));
       auto before = observable::of(*fx);
       auto failed_transitions = fx->statistics().failed_transitions;
-      fx.backend.inject_fault(p.point, nth, code);
+      fx.host().inject_fault(p.point, nth, code);
       auto r = fx->wake_up();
-      fx.backend.clear_faults();
+      fx.host().clear_faults();
       if (r.ok()) {
         // The wake made fewer than nth such calls: nothing to roll back.
         finished = true;
@@ -190,9 +191,9 @@ TEST_CASE("a fault while waking the second of two tags leaves both asleep",
   // in a wake of weights and kv_cache.
   int maps_for_weights = 0;
   for (int nth = 1; nth <= 200; ++nth) {
-    fx.backend.inject_fault(cuda::fault_point::map, nth, cuda::error_code::out_of_memory);
+    fx.host().inject_fault(cuda::fault_point::map, nth, cuda::error_code::out_of_memory);
     auto r = fx->wake_up({weights});
-    fx.backend.clear_faults();
+    fx.host().clear_faults();
     if (r.ok()) {
       maps_for_weights = nth - 1;
       break;
@@ -208,10 +209,10 @@ TEST_CASE("a fault while waking the second of two tags leaves both asleep",
   CHECK_BACKEND_UNCHANGED(base, fx);
 
   auto before = observable::of(*fx);
-  fx.backend.inject_fault(cuda::fault_point::map, maps_for_weights + 1,
+  fx.host().inject_fault(cuda::fault_point::map, maps_for_weights + 1,
                           cuda::error_code::out_of_memory);
   auto r = fx->wake_up({weights, kv_cache});
-  fx.backend.clear_faults();
+  fx.host().clear_faults();
   INFO(outcome(r));
   REQUIRE_FALSE(r.ok());
   check_fault_error(r.error(), cuda::error_code::out_of_memory, false);
@@ -230,7 +231,7 @@ TEST_CASE("a fault while waking the second of two tags leaves both asleep",
 
 TEST_CASE("a copy fault during sleep fails the sleep and leaves the engine awake and intact",
           "[engine][faults][sleep]") {
-  for (auto code : {cuda::error_code::out_of_memory, cuda::error_code::illegal_address}) {
+  for (auto code : {cuda::error_code::out_of_memory, cuda::error_code::unknown}) {
     INFO("copies fail with " << cuda::error_name(code));
     fixture fx;
     auto regions = populate(*fx);
@@ -244,9 +245,9 @@ TEST_CASE("a copy fault during sleep fails the sleep and leaves the engine awake
       INFO("copy call " << nth);
       auto before = observable::of(*fx);
       auto failed_transitions = fx->statistics().failed_transitions;
-      fx.backend.inject_fault(cuda::fault_point::copy, nth, code);
+      fx.host().inject_fault(cuda::fault_point::copy, nth, code);
       auto r = fx->sleep(sleep_policy::level(1));
-      fx.backend.clear_faults();
+      fx.host().clear_faults();
       if (r.ok()) {
         finished = true;
         break;
@@ -292,12 +293,12 @@ TEST_CASE("a copy fault during a step-wise sleep is reported by advance() and ro
   auto physical = fx->physical_bytes();
   auto base = state_of(fx);
   auto before = observable::of(*fx);
-  fx.backend.inject_fault(cuda::fault_point::copy, 2, cuda::error_code::out_of_memory);
+  fx.host().inject_fault(cuda::fault_point::copy, 2, cuda::error_code::out_of_memory);
   auto begun = fx->begin_sleep(sleep_policy::level(1));
   INFO(outcome(begun));
   core::engine_result<core::transition_report> r =
     begun.ok() ? finish_transition(*fx) : core::engine_result<core::transition_report>(begun.error());
-  fx.backend.clear_faults();
+  fx.host().clear_faults();
   INFO(outcome(r));
   REQUIRE_FALSE(r.ok());
   check_fault_error(r.error(), cuda::error_code::out_of_memory, false);
@@ -324,13 +325,13 @@ TEST_CASE("a fault during a step-wise wake is reported by advance() and rolled b
     must_sleep(*fx, sleep_policy::level(1));
     auto base = state_of(fx);
     auto before = observable::of(*fx);
-    fx.backend.inject_fault(point, 2, cuda::error_code::out_of_memory);
+    fx.host().inject_fault(point, 2, cuda::error_code::out_of_memory);
     auto begun = fx->begin_wake();
     INFO(outcome(begun));
     core::engine_result<core::transition_report> r =
       begun.ok() ? finish_transition(*fx)
                  : core::engine_result<core::transition_report>(begun.error());
-    fx.backend.clear_faults();
+    fx.host().clear_faults();
     INFO(outcome(r));
     REQUIRE_FALSE(r.ok());
     check_fault_error(r.error(), cuda::error_code::out_of_memory,
@@ -343,4 +344,35 @@ TEST_CASE("a fault during a step-wise wake is reported by advance() and rolled b
     check_after_wake(*fx, with_tag(regions, weights), without_tag(regions, weights));
     CHECK_INVARIANTS(fx);
   }
+}
+
+TEST_CASE("a sticky copy fault loses the device: reported, nothing more asked of it",
+          "[engine][faults][sleep]") {
+  // CUDA_ERROR_ILLEGAL_ADDRESS kills the context on a GPU: every later call fails the
+  // same way, so the engine must not promise a rollback or issue more calls.
+  fixture fx;
+  auto regions = populate(*fx);
+  CHECK_FALSE(fx->device_lost().has_value());
+  fx.host().inject_fault(cuda::fault_point::copy, 2, cuda::error_code::illegal_address);
+  auto r = fx->sleep(sleep_policy::level(1));
+  fx.host().clear_faults();
+  REQUIRE_FALSE(r.ok());
+  INFO(r.error().to_string());
+  CHECK(r.error().code() == engine_errc::device_failure);
+  REQUIRE(r.error().device().has_value());
+  CHECK(r.error().device()->code() == cuda::error_code::illegal_address);
+  CHECK(r.error().message().find("device is lost") != std::string::npos);
+  REQUIRE(fx->device_lost().has_value());
+  CHECK(fx->device_lost()->code() == cuda::error_code::illegal_address);
+
+  // Every operation that would touch the device is refused, naming the sticky error.
+  for (auto refused : {error_of(fx->allocate({.size = 4 * MiB, .tag = weights})),
+                       error_of(fx->sleep(sleep_policy::level(2))),
+                       error_of(fx->wake_up())}) {
+    REQUIRE(refused.has_value());
+    CHECK(*refused == engine_errc::device_failure);
+  }
+  auto again = fx->allocate({.size = 4 * MiB, .tag = weights});
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().message().find("CUDA_ERROR_ILLEGAL_ADDRESS") != std::string::npos);
 }

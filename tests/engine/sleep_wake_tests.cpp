@@ -55,7 +55,7 @@ void check_woken(engine& e, const std::vector<region_info>& backed_up,
 void check_released_everything(fixture& fx) {
   CHECK(fx->physical_bytes() == 0);
   CHECK(fx.device_free() == fx.device_total());
-  auto usage = fx.backend.current_usage();
+  auto usage = fx.usage();
   CHECK(usage.chunks == 0);
   CHECK(usage.mappings == 0);
   CHECK(usage.physical_bytes == 0);
@@ -319,15 +319,15 @@ TEST_CASE("transitions the engine's state does not allow are refused and change 
                              std::vector<std::string>{weights, "nope"},
                              std::vector<std::string>{""}}) {
       auto before = observable::of(*fx);
-      auto usage = fx.backend.current_usage();
+      auto usage = fx.usage();
       auto r = fx->wake_up(tags);
       INFO(outcome(r));
       REQUIRE_FALSE(r.ok());
       CHECK((r.error().code() == engine_errc::invalid_transition
              || r.error().code() == engine_errc::invalid_tag));
       CHECK_UNCHANGED(before, *fx);
-      CHECK(fx.backend.current_usage().chunks == usage.chunks);
-      CHECK(fx.backend.current_usage().mappings == usage.mappings);
+      CHECK(fx.usage().chunks == usage.chunks);
+      CHECK(fx.usage().mappings == usage.mappings);
       CHECK(all_tags_asleep(*fx));
     }
     // A real wake afterwards finds the backups intact.
@@ -480,7 +480,7 @@ TEST_CASE("wake admission refuses when the device lacks the memory, and changes 
   // A second party takes all but 16 MiB of the device.
   auto other = fx.backend.create_chunk(0, device_capacity - 16 * MiB);
   REQUIRE(other.ok());
-  auto usage = fx.backend.current_usage();
+  auto usage = fx.usage();
   auto failed_before = fx->statistics().failed_transitions;
 
   for (const auto& tags : {std::vector<std::string>{}, std::vector<std::string>{weights}}) {
@@ -497,7 +497,7 @@ TEST_CASE("wake admission refuses when the device lacks the memory, and changes 
     CHECK(fx->state() == engine_state::asleep);
     CHECK(fx->physical_bytes() == 0);
     CHECK(fx.device_free() == 16 * MiB);
-    auto now = fx.backend.current_usage();
+    auto now = fx.usage();
     CHECK(now.chunks == usage.chunks);
     CHECK(now.mappings == usage.mappings);
     CHECK(now.physical_bytes == usage.physical_bytes);
@@ -516,7 +516,7 @@ TEST_CASE("wake admission refuses when the device lacks the memory, and changes 
       CHECK(begun.error().code() == engine_errc::insufficient_memory);
     }
     CHECK_UNCHANGED(before, *fx);
-    CHECK(fx.backend.current_usage().chunks == usage.chunks);
+    CHECK(fx.usage().chunks == usage.chunks);
   }
 
   REQUIRE(fx.backend.release_chunk(*other).ok());

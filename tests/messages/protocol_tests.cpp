@@ -140,7 +140,8 @@ pressure_event sample_event(std::int32_t device = 3) {
 device_status sample_status(pressure_level pressure = pressure_level::warning) {
   return {3, device_state::asleep, pressure, {"kv_cache", "scratch"}, 77, 3u << 30, 2, 0.25,
           {"kv_cache"}, 9, 1.75, 12.5, 5u << 20, 4, 3, 7ull << 30,
-          "wake failed (out of memory); next try in 400 ms", 2, 42};
+          "wake failed (out of memory); next try in 400 ms", 2, 42,
+          "CUDA_ERROR_ILLEGAL_ADDRESS: cuMemcpyDtoHAsync(device 3, ...)"};
 }
 
 balancer_status sample_balancer_status() {

@@ -863,28 +863,32 @@ int run_serving_demo(const std::vector<std::string>& args) {
     auto printer = sys.spawn(pressure_printer, log);
     (void)cx.ask<ok_atom>(rt->monitor(), "subscribe", subscribe_atom::value, printer);
 
-    weight_io io(rt->backend(), options.weight_size);
-    if (!io.direct())
-      spdlog::info("the {} backend: weights are written and verified through a pinned buffer and "
-                   "the backend's copies", rt->backend().name());
-    if (!io.usable()) {
-      cx.fail("no pinned staging buffer for the weights");
-    } else {
-      auto weights = load_weights(cx, options, io);
-      serve_burst(cx, options);
-      pressure_episode(cx, *log, io, options);
-      rl_cycle(cx, weights, io, *log, options);
-      for (const auto& w : weights)
-        (void)cx.ask<ok_atom>(rt->balancer(), "free weights", deallocate_atom::value, w.handle);
-      if (auto stats = cx.ask<cluster_statistics>(rt->balancer(), "stats", stats_atom::value)) {
-        if (stats->total.total.allocated.current != 0)
-          cx.fail(mib(static_cast<std::uint64_t>(stats->total.total.allocated.current))
-                  + " still allocated at the end of the day");
-        spdlog::info("day totals: {} allocations, {} frees, {} OOM(s), {} sleep(s), {} wake(s), "
-                     "{} trim(s), {} backed up, {} restored",
-                     stats->total.total.allocations, stats->total.total.frees, stats->total.ooms,
-                     stats->total.sleeps, stats->total.wakes, stats->total.trims,
-                     mib(stats->total.bytes_backed_up), mib(stats->total.bytes_restored));
+    {
+      // The staging buffer is the backend's (pinned memory of its driver): it goes
+      // before the runtime that owns the backend does.
+      weight_io io(rt->backend(), options.weight_size);
+      if (!io.direct())
+        spdlog::info("the {} backend: weights are written and verified through a pinned buffer and "
+                     "the backend's copies", rt->backend().name());
+      if (!io.usable()) {
+        cx.fail("no pinned staging buffer for the weights");
+      } else {
+        auto weights = load_weights(cx, options, io);
+        serve_burst(cx, options);
+        pressure_episode(cx, *log, io, options);
+        rl_cycle(cx, weights, io, *log, options);
+        for (const auto& w : weights)
+          (void)cx.ask<ok_atom>(rt->balancer(), "free weights", deallocate_atom::value, w.handle);
+        if (auto stats = cx.ask<cluster_statistics>(rt->balancer(), "stats", stats_atom::value)) {
+          if (stats->total.total.allocated.current != 0)
+            cx.fail(mib(static_cast<std::uint64_t>(stats->total.total.allocated.current))
+                    + " still allocated at the end of the day");
+          spdlog::info("day totals: {} allocations, {} frees, {} OOM(s), {} sleep(s), {} wake(s), "
+                       "{} trim(s), {} backed up, {} restored",
+                       stats->total.total.allocations, stats->total.total.frees, stats->total.ooms,
+                       stats->total.sleeps, stats->total.wakes, stats->total.trims,
+                       mib(stats->total.bytes_backed_up), mib(stats->total.bytes_restored));
+        }
       }
     }
     (void)cx.ask<ok_atom>(rt->monitor(), "unsubscribe", unsubscribe_atom::value, printer);

@@ -50,7 +50,9 @@ public:
 
   // --- sleep and wake ----------------------------------------------------------
   /// Blocking sleep: backs up what the policy keeps, releases every chunk of the
-  /// sleeping tags. The arena stays reserved.
+  /// sleeping tags. The arena stays reserved. Work the client queued on the device
+  /// before the sleep finishes first (backend synchronize); memory handed out is
+  /// never copied or unmapped under a kernel (docs/gpu-contract.md).
   engine_result<transition_report> sleep(const sleep_policy& policy);
   /// Blocking wake of `tags` in the order given (empty: every sleeping tag, weights
   /// first). All or nothing: on failure the tags stay asleep and nothing leaks.
@@ -99,6 +101,10 @@ public:
   const engine_config& config() const noexcept;
   /// Physical bytes this engine holds on the device (mapped or cached).
   std::size_t physical_bytes() const noexcept;
+  /// The sticky CUDA error (CUDA_ERROR_ILLEGAL_ADDRESS and the like) that made the
+  /// device unusable, if one did. From then on every operation that would touch the
+  /// device fails with device_failure naming it, and nothing is asked of the device.
+  const std::optional<cuda::device_error>& device_lost() const noexcept;
 
   /// Starts (or with nullptr stops) writing the allocation log to `out`.
   void set_allocation_log(std::ostream* out);

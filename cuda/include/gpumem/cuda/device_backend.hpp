@@ -9,8 +9,11 @@
 //
 // Thread safety: every backend may be called from several threads at once, as the
 // CUDA driver may. Copies in flight must not overlap an unmap of their range.
-// Lifetime: pinned buffers and copy handles call back into the backend that made
-// them, so they must not outlive it. A copy handle is used by one thread at a time.
+// Work of the client: memory handed out may still be read or written by work the
+// client queued (kernels); synchronize(device) waits for it, and whoever copies or
+// unmaps such memory calls it first (docs/gpu-contract.md).
+// Lifetime: pinned buffers and copy handles should not outlive the backend that made
+// them (the CUDA backend tolerates it). A copy handle is used by one thread at a time.
 
 #include <cstddef>
 #include <cstdint>
@@ -77,13 +80,14 @@ public:
 
   /// Creates a physical chunk of `size` bytes (a multiple of the minimum granularity).
   virtual result<chunk_handle> create_chunk(int device, std::size_t size) = 0;
-  /// Drops the handle; the memory is freed once its last mapping is unmapped.
+  /// Drops the handle; the memory is freed once its last mapping is unmapped. A
+  /// handle this backend did not make (0, or one released) is CUDA_ERROR_INVALID_VALUE.
   virtual status release_chunk(chunk_handle chunk) = 0;
 
-  /// Maps `size` bytes of `chunk` starting at `offset` to `address`, inside a
-  /// reservation, over a range that holds no mapping. Not accessible until set_access.
-  virtual status map(device_ptr address, std::size_t size, chunk_handle chunk,
-                     std::size_t offset = 0) = 0;
+  /// Maps the first `size` bytes of `chunk` to `address`, inside a reservation, over a
+  /// range that holds no mapping. Not accessible until set_access. (cuMemMap maps from
+  /// offset zero only: a chunk is never mapped in parts at offsets.)
+  virtual status map(device_ptr address, std::size_t size, chunk_handle chunk) = 0;
   /// Unmaps a range made of whole mappings.
   virtual status unmap(device_ptr address, std::size_t size) = 0;
   /// Grants `device` read-write access to a mapped range.
@@ -99,6 +103,11 @@ public:
   /// Starts copying `size` bytes from host memory at `src` to device memory at `dst`.
   virtual result<copy_handle> copy_to_device_async(int device, device_ptr dst, const void* src,
                                                    std::size_t size) = 0;
+
+  /// Waits until all work queued on `device` has finished, the client's included
+  /// (on CUDA: cuCtxSynchronize in the device's primary context). Call it before
+  /// copying or unmapping memory that was handed out.
+  virtual status synchronize(int device) = 0;
 };
 
 /// Rounds `size` up to a multiple of `granularity` (a power of two or any non-zero value).

@@ -32,6 +32,10 @@ enum class error_code : int {
 /// CUDA's name for a code ("CUDA_ERROR_OUT_OF_MEMORY"), or gpumem's own.
 const char* error_name(error_code code) noexcept;
 
+/// Whether a code is one of CUDA's sticky errors, after which cuda.h says "the process
+/// must be terminated and relaunched": the device's context is dead for good.
+bool is_sticky(error_code code) noexcept;
+
 /// A failed device-layer call: what failed (name, code) and why (message).
 class device_error {
 public:

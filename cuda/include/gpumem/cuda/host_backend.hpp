@@ -48,8 +48,7 @@ public:
   status free_reservation(device_ptr base, std::size_t size) override;
   result<chunk_handle> create_chunk(int device, std::size_t size) override;
   status release_chunk(chunk_handle chunk) override;
-  status map(device_ptr address, std::size_t size, chunk_handle chunk,
-             std::size_t offset = 0) override;
+  status map(device_ptr address, std::size_t size, chunk_handle chunk) override;
   status unmap(device_ptr address, std::size_t size) override;
   status set_access(int device, device_ptr address, std::size_t size) override;
   result<pinned_buffer> allocate_pinned(std::size_t size) override;
@@ -57,6 +56,7 @@ public:
                                          std::size_t size) override;
   result<copy_handle> copy_to_device_async(int device, device_ptr dst, const void* src,
                                            std::size_t size) override;
+  status synchronize(int device) override;
 
   /// Makes the `nth` call (1: the next one) of `point` from now fail with `code`.
   /// A copy fault is reported by the copy's completion, as an asynchronous error is.

@@ -423,6 +423,9 @@ struct device_status {
   std::string offload_wait_reason;
   std::uint64_t offload_wake_retries = 0;  // wakes of offloaded tags tried again
   std::uint64_t prepared_transaction = 0;  // a collective transition held (0: none)
+  // The sticky CUDA error that lost the device (empty: healthy). Once set, the
+  // device is asked nothing more; its operations fail naming it (restart the process).
+  std::string lost;
   bool operator==(const device_status&) const = default;
 };
 
@@ -438,7 +441,7 @@ typename Inspector::result_type inspect(Inspector& f, device_status& x) {
            x.pending_requests, x.fragmentation, x.offloaded_tags, x.pressure_responses,
            x.last_response_ms, x.max_response_ms, x.last_response_bytes, x.offloads,
            x.offload_wakes, x.bytes_offloaded, x.offload_wait_reason, x.offload_wake_retries,
-           x.prepared_transaction, caf::meta::load_callback(finite));
+           x.prepared_transaction, x.lost, caf::meta::load_callback(finite));
 }
 
 /// The balancer's state: its routing and every device it routes to.
