@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
-#include <type_traits>
 
 #include "gpumem/core/engine_types.hpp"
 #include "gpumem/cuda/byte_units.hpp"
@@ -50,42 +49,13 @@ std::string number(double v) {
   throw refused{key, "expected " + form + ", got " + render(got)};
 }
 
-std::unique_ptr<toml::node> text_node(std::string_view text) {
-  return std::make_unique<toml::value<std::string>>(std::string(text));
-}
-
-// "a,b" as a list of strings; "" as none ("a," as "a" and "": the empty one is refused).
-std::unique_ptr<toml::node> list_node(std::string_view text) {
-  auto list = std::make_unique<toml::array>();
-  for (std::size_t start = 0; !text.empty() && start <= text.size();) {
-    auto comma = std::min(text.find(',', start), text.size());
-    list->push_back(std::string(text.substr(start, comma - start)));
-    start = comma + 1;
-  }
-  return list;
-}
-
-template <class T>
-std::unique_ptr<toml::node> number_node(std::string_view text) {
-  T v{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
-    return text_node(text);
-  return std::make_unique<toml::value<std::conditional_t<std::is_integral_v<T>, std::int64_t, double>>>(v);
-}
-
 // -- the kinds of option ----------------------------------------------------------
-
-template <class T>
-struct is_duration : std::false_type {};
-template <class R, class P>
-struct is_duration<std::chrono::duration<R, P>> : std::true_type {};
 
 // An integer, or a duration in whole milliseconds ("period-ms").
 template <class Field>
 option integer(std::string key, Field field, std::int64_t min, std::int64_t max, std::string help) {
   using T = std::remove_reference_t<decltype(field(std::declval<runtime_config&>()))>;
-  constexpr bool ms = is_duration<T>::value;
+  constexpr bool ms = requires(T t) { t.count(); };
   auto form = std::string(ms ? "a whole number of milliseconds" : "an integer") + " from "
               + std::to_string(min) + " to " + std::to_string(max);
   return {key, std::move(help), form,
@@ -103,8 +73,7 @@ option integer(std::string key, Field field, std::int64_t min, std::int64_t max,
               return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(field(c)).count());
             else
               return std::to_string(field(c));
-          },
-          number_node<std::int64_t>};
+          }};
 }
 
 // A fraction (an integer is taken too: 1 is 1.0) that `fits` accepts.
@@ -117,7 +86,7 @@ option fraction(std::string key, Field field, std::string form, bool (*fits)(dou
               expected(key, form, v);
             field(c) = *x;
           },
-          [=](const runtime_config& c) { return number(field(c)); }, number_node<double>};
+          [=](const runtime_config& c) { return number(field(c)); }};
 }
 
 template <class Field>
@@ -128,12 +97,7 @@ option boolean(std::string key, Field field, std::string help) {
               expected(key, "true or false", v);
             field(c) = *v.value<bool>();
           },
-          [=](const runtime_config& c) { return std::string(field(c) ? "true" : "false"); },
-          [](std::string_view text) -> std::unique_ptr<toml::node> {
-            if (text == "true" || text == "false")
-              return std::make_unique<toml::value<bool>>(text == "true");
-            return text_node(text);
-          }};
+          [=](const runtime_config& c) { return std::string(field(c) ? "true" : "false"); }};
 }
 
 // One of `names`: "least-loaded", ...
@@ -155,8 +119,7 @@ option choice(std::string key, Field field, const Names& names, std::string help
             auto i = std::find_if(names.begin(), names.end(),
                                   [&](const auto& n) { return n.second == field(c); });
             return quote(i == names.end() ? "?" : i->first);
-          },
-          text_node};
+          }};
 }
 
 // A byte size: an integer, or a string with a binary suffix ("256M").
@@ -181,7 +144,7 @@ template <class Field>
 option bytes(std::string key, Field field, std::string form, std::string help) {
   return {key, std::move(help), form,
           [=](runtime_config& c, const toml::node& v) { field(c) = bytes_of(key, form, v); },
-          [=](const runtime_config& c) { return show_bytes(field(c)); }, text_node};
+          [=](const runtime_config& c) { return show_bytes(field(c)); }};
 }
 
 template <class Field>
@@ -200,7 +163,7 @@ option byte_list(std::string key, Field field, std::string form, std::string hel
               out += (out.empty() ? "" : ", ") + show_bytes(n);
             return "[" + out + "]";
           },
-          list_node};
+          true};
 }
 
 // A list of strings, each checked by `entry` (which may throw); `entries` lists them.
@@ -223,7 +186,7 @@ option strings(std::string key, Field field, std::string form, Entry entry, Entr
               out += (out.empty() ? "" : ", ") + quote(text);
             return "[" + out + "]";
           },
-          list_node};
+          true};
 }
 
 template <class Field>
@@ -385,6 +348,28 @@ const std::vector<std::pair<std::string, std::string>>& groups() {
                         "each device's allocator responds as set here."},
   };
   return list;
+}
+
+toml::table flag_value(std::string_view text, bool list) {
+  toml::table value;
+  if (list) {  // "a," is "a" and "": the empty one is refused
+    toml::array items;
+    for (std::size_t start = 0; !text.empty() && start <= text.size();) {
+      auto comma = std::min(text.find(',', start), text.size());
+      items.push_back(std::string(text.substr(start, comma - start)));
+      start = comma + 1;
+    }
+    value.insert("v", std::move(items));
+    return value;
+  }
+  try {
+    auto parsed = toml::parse("v = " + std::string(text));
+    if (auto* v = parsed.get("v"); v && (v->is_number() || v->is_boolean()))
+      return parsed;
+  } catch (const toml::parse_error&) {  // not a number: a string
+  }
+  value.insert("v", std::string(text));
+  return value;
 }
 
 std::string render(const toml::node& value) {

@@ -3,7 +3,6 @@
 // read its value into runtime_config and how to write it back. Internal.
 
 #include <functional>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,13 +24,17 @@ struct option {
   std::string key;   // "gpumem.pressure.warning"
   std::string help;  // one line
   std::string form;  // the values it takes: "a fraction between 0 and 1"
-  /// Reads a value (the file's, or a flag's made a node by from_text) into `config`.
+  /// Reads a value (the file's, or a flag's by flag_value) into `config`.
   std::function<void(runtime_config& config, const toml::node& value)> set;
   /// The value in `config`, written as TOML.
   std::function<std::string(const runtime_config& config)> show;
-  /// A flag's text as a value: "250" an integer, "a,b" a list; else a string.
-  std::function<std::unique_ptr<toml::node>(std::string_view text)> from_text;
+  /// On the command line, a comma-separated list (--key=a,b).
+  bool list = false;
 };
+
+/// A flag's text as a value (under "v"): a TOML number or boolean as such, anything
+/// else a string; a list's comma-separated items each a string.
+toml::table flag_value(std::string_view text, bool list);
 
 /// Every option, in the order of the documented file.
 const std::vector<option>& options();

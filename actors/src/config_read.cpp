@@ -22,6 +22,13 @@ namespace {
 constexpr const char* syntax_hint = "TOML: strings in double quotes (\"text\"), lists in brackets "
                                     "([\"a\", \"b\"]), booleans true or false";
 
+// "group.name", or "name" at the top. (Appends: GCC 12 warns falsely of the same with
+// operator+, -Wrestrict.)
+std::string dotted(const std::string& group, std::string_view name) {
+  std::string key = group;
+  return (key.empty() ? key : key.append(".")).append(name);
+}
+
 // Every key the options are grouped under: "gpumem", "gpumem.host", ...
 bool is_group(std::string_view key) {
   for (const auto& o : options())
@@ -49,7 +56,7 @@ public:
 
   void walk(const toml::table& table, const std::string& group) {
     for (const auto& [name, value] : table) {
-      auto key = group.empty() ? std::string(name.str()) : group + "." + std::string(name.str());
+      auto key = dotted(group, name.str());
       where_[key] = " (" + path_ + " line " + std::to_string(value.source().begin.line) + ")";
       if (const auto* o = find_option(key)) {
         o->set(config_, value);
@@ -58,7 +65,7 @@ public:
       } else if (const auto* sub = value.as_table(); sub && !sub->empty()) {  // name its first key
         auto leaf = key;
         for (; sub && !sub->empty(); sub = sub->cbegin()->second.as_table())
-          leaf += "." + std::string(sub->cbegin()->first.str());
+          leaf = dotted(leaf, sub->cbegin()->first.str());
         where_[leaf] = where_[key];
         throw refused{leaf, "unknown option: " + key + " is no group of options; the groups are: "
                               + names_under("")};
@@ -78,7 +85,7 @@ private:
 // The dotted key of the node that starts on `line`, or "".
 std::string key_on_line(const toml::table& table, std::size_t line, const std::string& group = {}) {
   for (const auto& [name, value] : table) {
-    auto key = group.empty() ? std::string(name.str()) : group + "." + std::string(name.str());
+    auto key = dotted(group, name.str());
     if (value.source().begin.line == line && !value.is_table())
       return key;
     if (const auto* sub = value.as_table())
@@ -119,9 +126,8 @@ config_error syntax_error(const toml::parse_error& e, const std::string& text, c
 std::string help_text() {
   std::string out = "gpumem's options, in the config file (--config-file=PATH, TOML) or on the command "
                     "line as --KEY=VALUE, which wins:\n";
-  for (const auto& o : options())
-    out += "  --" + o.key + "=...\n      " + o.help + "; " + o.form + "; default "
-           + o.show(runtime_config{}) + "\n";
+  for (const auto& [flag, help] : option_flags())
+    out.append("  ").append(flag).append("=...\n      ").append(help).append("\n");
   return out;
 }
 
@@ -190,7 +196,7 @@ gpumem_config::parse_command_line(std::vector<std::string> args, const char* def
         throw refused{key, "unknown option"};
       if (eq == std::string::npos)
         throw refused{key, "expected a value, " + o->form};
-      o->set(config, *o->from_text(std::string_view(flag).substr(eq + 1)));
+      o->set(config, *flag_value(std::string_view(flag).substr(eq + 1), o->list).get("v"));
     }
     check_relations(config, [&](const std::string& key) { return where.count(key) != 0; });
   } catch (const refused& r) {
@@ -220,11 +226,13 @@ std::string comment(const std::string& text) {
   std::string line = "#";
   std::istringstream words(text);
   for (std::string word; words >> word;) {
-    if (line.size() + 1 + word.size() > 90)
-      out += line + "\n", line = "#";
-    line += " " + word;
+    if (line.size() + 1 + word.size() > 90) {
+      out.append(line).append("\n");
+      line.resize(1);  // "#" (GCC 12 warns falsely of line = "#": -Wrestrict)
+    }
+    line.append(" ").append(word);
   }
-  return out + line + "\n";
+  return out.append(line).append("\n");
 }
 
 } // namespace
