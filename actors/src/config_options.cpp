@@ -100,6 +100,30 @@ option boolean(std::string key, Field field, std::string help) {
           [=](const runtime_config& c) { return std::string(field(c) ? "true" : "false"); }};
 }
 
+// A string that `accepts` takes.
+template <class Field>
+option text(std::string key, Field field, std::string form, bool (*accepts)(std::string_view),
+            std::string help) {
+  return {key, std::move(help), form,
+          [=](runtime_config& c, const toml::node& v) {
+            auto s = v.value_exact<std::string>();
+            if (!s || !accepts(*s))
+              expected(key, form, v);
+            field(c) = *s;
+          },
+          [=](const runtime_config& c) { return quote(field(c)); }};
+}
+
+// "" or "host:port" ("[::1]:8080" too), the port from 0 to 65535.
+bool listen_address(std::string_view text) {
+  auto colon = text.rfind(':');
+  auto digits = text.substr(colon == std::string_view::npos ? text.size() : colon + 1);
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  return text.empty() || (colon != std::string_view::npos && colon > 0 && !digits.empty()
+                          && ec == std::errc{} && end == digits.data() + digits.size() && port <= 65535);
+}
+
 // One of `names`: "least-loaded", ...
 template <class Field, class Names>
 option choice(std::string key, Field field, const Names& names, std::string help) {
@@ -259,6 +283,8 @@ std::vector<option> make_table() {
     integer("gpumem.request-timeout-ms", FIELD(balancer.request_timeout), 1, 3'600'000,
             "timeout of every request to another actor (a dead remote peer gets no error in CAF 0.17, only this)"),
     choice("gpumem.log-level", FIELD(log_level), log_level_names, "log level (spdlog)"),
+    text("gpumem.control.listen", FIELD(control_listen), "\"host:port\" (port 0: any free one) or \"\" (none)",
+         listen_address, "address the HTTP control plane listens on"),
 
     integer("gpumem.host.devices", FIELD(host.devices), 1, 64, "number of emulated devices"),
     bytes("gpumem.host.capacity", FIELD(host.capacity), "a byte size, a non-zero multiple of granularity",

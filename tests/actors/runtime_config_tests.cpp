@@ -434,6 +434,22 @@ TEST_CASE("an error says where the value came from", "[config]") {
           "above gpumem.pressure.warning 0.5");
 }
 
+TEST_CASE("the control plane's listen address", "[config]") {
+  auto defaults = load({});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->control_listen.empty());  // no control plane unless asked
+  auto given = load({"--gpumem.control.listen=127.0.0.1:8080"});
+  REQUIRE(given.ok());
+  CHECK(given->control_listen == "127.0.0.1:8080");
+  auto file = load_ini("[gpumem.control]\nlisten = \"[::1]:0\"\n");
+  REQUIRE(file.ok());
+  CHECK(file->control_listen == "[::1]:0");
+  REFUSED(load({"--gpumem.control.listen=8080"}), "gpumem.control.listen",
+          R"(expected "host:port" (port 0: any free one) or "" (none), got 8080 (command line)");
+  REFUSED(load({"--gpumem.control.listen=localhost:65536"}), "gpumem.control.listen");
+  REFUSED(load_ini("[gpumem.control]\nlisten = \":80\"\n"), "gpumem.control.listen", "line 2");
+}
+
 TEST_CASE("--help prints and asks to exit", "[config]") {
   gpumem_config cfg;
   auto parsed = cfg.parse_command_line(std::vector<std::string>{"--help"}, no_file);

@@ -59,6 +59,8 @@ struct runtime_config {
   balancer_options balancer;
   pressure_settings pressure;
   spdlog::level::level_enum log_level = spdlog::level::info;
+  /// Where the HTTP control plane listens, "host:port"; empty: nowhere.
+  std::string control_listen;
 
   /// The engine settings for one device.
   core::engine_config engine_config_for(int device) const;
