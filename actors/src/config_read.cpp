@@ -2,6 +2,7 @@
 // where each value stands), then the command line over it, every value through its
 // row of the option table; and the documented file written from the table.
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <fstream>
@@ -100,10 +101,10 @@ std::string key_on_line(const toml::table& table, std::size_t line, const std::s
 config_error syntax_error(const toml::parse_error& e, const std::string& text, const std::string& path) {
   auto line = e.source().begin.line;
   auto place = path + " line " + std::to_string(line) + " column " + std::to_string(e.source().begin.column);
-  std::size_t start = 0;
-  for (std::size_t n = 1; n < line && start != std::string::npos; ++n)
-    start = text.find('\n', start) + 1;
-  auto bad = start > text.size() ? std::string{} : text.substr(start, text.find('\n', start) - start);
+  std::size_t start = 0;  // of that line
+  for (std::size_t n = 1; n < line && start < text.size(); ++n)
+    start = std::min(text.find('\n', start), text.size() - 1) + 1;
+  auto bad = text.substr(start, text.find('\n', start) - start);
   auto eq = bad.find('=');
   std::string key;
   if (eq != std::string::npos) {
@@ -116,7 +117,7 @@ config_error syntax_error(const toml::parse_error& e, const std::string& text, c
   if (key.empty())
     return {"config-file", "config-file: syntax error in " + place + ": " + description};
   auto value = bad.substr(eq + 1);
-  value = value.substr(value.find_first_not_of(" \t") == std::string::npos ? value.size() : value.find_first_not_of(" \t"));
+  value.erase(0, std::min(value.find_first_not_of(" \t"), value.size()));
   auto message = key + ": cannot parse `" + value + "` (" + place + ": " + description + "). " + syntax_hint;
   if (const auto* o = find_option(key))
     message += "; expected " + o->form;
