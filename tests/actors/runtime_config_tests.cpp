@@ -21,7 +21,7 @@ namespace {
 
 const std::string shipped_conf = std::string(GPUMEM_SOURCE_DIR) + "/config/gpumem.conf";
 
-// A scratch INI file, removed at the end of the test.
+// A scratch config file (TOML), removed at the end of the test.
 class temp_ini {
 public:
   explicit temp_ini(const std::string& text) {
