@@ -12,10 +12,11 @@
 // level holds for the whole process from then on; set another after create() to
 // override it). It makes the device backend (cuda::make_backend with the config's
 // backend kind and host emulation), one engine per device, one device allocator per
-// device (its pressure responses from config.pressure), a balancer routing over all
-// of them (add_device answered by each before create returns), and a pressure monitor
-// over every device, each allocator subscribed to its own device's events and the
-// balancer to every device's. Failures are values (runtime_error), never exceptions.
+// device (config.allocator, offloading down to config.pressure's thresholds), a
+// balancer routing over all of them (add_device answered by each before create
+// returns), and a pressure monitor over every device, each allocator subscribed to
+// its own device's events and the balancer to every device's. Failures are values
+// (runtime_error), never exceptions.
 //
 // shutdown() sends every spawned actor an exit message and waits (with a timeout) for
 // each to terminate, so ~actor_system never waits on an actor of ours. The backend is
