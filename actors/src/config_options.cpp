@@ -294,6 +294,13 @@ std::vector<option> make_table() {
     bytes("gpumem.host.granularity", FIELD(host.granularity), "a power of two byte size of at least 2M",
           "allocation granularity of the emulated devices"),
 
+    boolean("gpumem.cuda.peer-access", FIELD(cuda.peer_access),
+            "grant every peer GPU that can reach it read-write access to each chunk, as PyTorch's expandable segments do (false: the owning GPU only)"),
+    boolean("gpumem.cuda.exportable", FIELD(cuda.exportable),
+            "create chunks exportable as POSIX file descriptors where the GPU supports it"),
+    boolean("gpumem.cuda.rdma-capable", FIELD(cuda.rdma_capable),
+            "create chunks GPUDirect RDMA capable where the GPU supports it with VMM"),
+
     bytes("gpumem.engine.arena-size", FIELD(engine.arena_size), "0 or a byte size, a multiple of the granularity",
           "virtual address space reserved per engine; 0: twice the device's memory"),
     bytes("gpumem.engine.small-chunk", FIELD(engine.small_chunk), "a byte size, a multiple of the granularity",
@@ -367,6 +374,8 @@ const std::vector<std::pair<std::string, std::string>>& groups() {
   static const std::vector<std::pair<std::string, std::string>> list{
     {"gpumem", "The runtime."},
     {"gpumem.host", "The host backend's emulated devices (backend host, or auto where no GPU is found)."},
+    {"gpumem.cuda", "The CUDA driver backend (backend cuda, or auto where a GPU is found)."},
+    {"gpumem.cuda", "The CUDA driver backend (backend cuda, or auto where a GPU is found)."},
     {"gpumem.engine", "One engine per device lays out its memory. Multiples of the granularity are checked "
                       "against gpumem.host.granularity for the host backend, CUDA's 2 MiB otherwise."},
     {"gpumem.balancer", "The balancer routes requests over the devices."},

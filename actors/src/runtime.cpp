@@ -48,7 +48,8 @@ runtime_result runtime::create(caf::actor_system& sys, const runtime_config& con
   std::unique_ptr<runtime> rt(new runtime(sys, config, options));
 
   // The device layer.
-  auto choice = cuda::make_backend(to_string(config.backend), config.host_backend_config());
+  auto choice = cuda::make_backend(to_string(config.backend), config.host_backend_config(),
+                                   config.cuda);
   if (!choice)
     return runtime_error{stage::backend, -1,
                          std::string("cannot create the '") + to_string(config.backend) +

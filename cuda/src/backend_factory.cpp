@@ -17,8 +17,8 @@ backend_choice host_choice(const host_backend_config& config, std::string why) {
 
 #ifdef GPUMEM_WITH_CUDA
 /// The CUDA backend if a driver and at least one VMM-capable device exist.
-result<backend_choice> cuda_choice() {
-  auto opened = cuda_driver_backend::open();
+result<backend_choice> cuda_choice(const cuda_backend_options& options) {
+  auto opened = cuda_driver_backend::open(options);
   if (!opened)
     return opened.error();
   auto& backend = *opened;
@@ -37,12 +37,13 @@ result<backend_choice> cuda_choice() {
                             + ") lacks virtual memory management"};
   }
   auto name = backend->properties(0)->name;
-  return backend_choice{std::move(backend), "cuda backend (" + std::to_string(*count)
-                                              + " device" + (*count == 1 ? "" : "s") + ", "
-                                              + name + ")"};
+  return backend_choice{std::move(backend),
+                        "cuda backend (" + std::to_string(*count) + " device"
+                          + (*count == 1 ? "" : "s") + ", " + name
+                          + (options.peer_access ? ", peers granted access" : "") + ")"};
 }
 #else
-result<backend_choice> cuda_choice() {
+result<backend_choice> cuda_choice(const cuda_backend_options&) {
   return device_error{error_code::driver_unavailable,
                       "this build has no CUDA backend (cuda.h was not found at configure "
                       "time); use the host backend (--backend host)"};
@@ -52,13 +53,14 @@ result<backend_choice> cuda_choice() {
 } // namespace
 
 result<backend_choice> make_backend(const std::string& kind,
-                                    const host_backend_config& host_config) {
+                                    const host_backend_config& host_config,
+                                    const cuda_backend_options& cuda_options) {
   if (kind == "host")
     return host_choice(host_config, "");
   if (kind == "cuda")
-    return cuda_choice();
+    return cuda_choice(cuda_options);
   if (kind == "auto") {
-    auto cuda = cuda_choice();
+    auto cuda = cuda_choice(cuda_options);
     if (cuda)
       return std::move(cuda).value();
     return host_choice(host_config, ", chosen because CUDA is unusable: " + cuda.error().to_string());

@@ -317,6 +317,8 @@ cuda_driver_backend::~cuda_driver_backend() = default;
 
 result<std::unique_ptr<cuda_driver_backend>> cuda_driver_backend::open(
   cuda_backend_options options) {
+  if (options.library.empty())
+    options.library = default_driver_library();
   auto api = driver_api::load(options.library);
   if (!api)
     return api.error();

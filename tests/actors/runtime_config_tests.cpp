@@ -450,6 +450,24 @@ TEST_CASE("the control plane's listen address", "[config]") {
   REFUSED(load_ini("[gpumem.control]\nlisten = \":80\"\n"), "gpumem.control.listen", "line 2");
 }
 
+TEST_CASE("the CUDA backend's options", "[config]") {
+  auto defaults = load({});
+  REQUIRE(defaults.ok());
+  CHECK_FALSE(defaults->cuda.peer_access);  // the owning GPU only, unless asked
+  CHECK(defaults->cuda.exportable);
+  CHECK(defaults->cuda.rdma_capable);
+  CHECK(defaults->cuda.library.empty());  // $GPUMEM_CUDA_LIBRARY, else libcuda.so.1
+  auto given = load({"--gpumem.cuda.peer-access=true", "--gpumem.cuda.rdma-capable=false"});
+  REQUIRE(given.ok());
+  CHECK(given->cuda.peer_access);
+  CHECK_FALSE(given->cuda.rdma_capable);
+  auto file = load_ini("[gpumem.cuda]\nexportable = false\n");
+  REQUIRE(file.ok());
+  CHECK_FALSE(file->cuda.exportable);
+  REFUSED(load({"--gpumem.cuda.peer-access=2"}), "gpumem.cuda.peer-access", "true or false");
+  REFUSED(load_ini("[gpumem.cuda]\nexportable = \"yes\"\n"), "gpumem.cuda.exportable", "line 2");
+}
+
 TEST_CASE("--help prints and asks to exit", "[config]") {
   gpumem_config cfg;
   auto parsed = cfg.parse_command_line(std::vector<std::string>{"--help"}, no_file);

@@ -23,6 +23,7 @@
 #include "gpumem/actors/pressure_monitor.hpp"
 #include "gpumem/core/engine_config.hpp"
 #include "gpumem/cuda/basic_result.hpp"
+#include "gpumem/cuda/cuda_backend_options.hpp"
 #include "gpumem/cuda/host_backend.hpp"
 
 namespace gpumem::actors {
@@ -51,6 +52,8 @@ struct host_emulation_config {
 struct runtime_config {
   backend_kind backend = backend_kind::automatic;
   host_emulation_config host;
+  /// The CUDA backend's (used where the backend is cuda, or auto finds a GPU).
+  cuda::cuda_backend_options cuda;
   /// Every engine's settings; `device` is set per device by engine_config_for().
   core::engine_config engine;
   /// Every device allocator's; the runtime sets its backend, and its pressure

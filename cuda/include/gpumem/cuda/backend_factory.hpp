@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "gpumem/cuda/cuda_backend_options.hpp"
 #include "gpumem/cuda/device_backend.hpp"
 #include "gpumem/cuda/host_backend.hpp"
 
@@ -16,8 +17,9 @@ struct backend_choice {
 };
 
 /// `kind` is "auto", "host" or "cuda"; anything else is CUDA_ERROR_INVALID_VALUE.
-/// `host_config` shapes the host backend when it is chosen.
+/// `host_config` shapes the host backend when it is chosen, `cuda_options` the CUDA one.
 result<backend_choice> make_backend(const std::string& kind,
-                                    const host_backend_config& host_config = {});
+                                    const host_backend_config& host_config = {},
+                                    const cuda_backend_options& cuda_options = {});
 
 } // namespace gpumem::cuda

@@ -30,24 +30,14 @@
 #include <optional>
 #include <string>
 
+#include "gpumem/cuda/cuda_backend_options.hpp"
 #include "gpumem/cuda/device_backend.hpp"
 
 namespace gpumem::cuda {
 
-/// The driver library to load: $GPUMEM_CUDA_LIBRARY if set (a driver stand-in, or a
-/// driver outside the loader's path), else libcuda.so.1.
+/// The driver library an empty cuda_backend_options::library names:
+/// $GPUMEM_CUDA_LIBRARY if set, else libcuda.so.1.
 std::string default_driver_library();
-
-struct cuda_backend_options {
-  std::string library = default_driver_library();
-  /// Grant every peer device that can access it read-write access too (set_access),
-  /// as PyTorch's expandable segments do; off: only the owning device.
-  bool peer_access = false;
-  /// Chunks exportable as POSIX file descriptors where the device supports it.
-  bool exportable = true;
-  /// Chunks GPUDirect RDMA capable where the device supports it with VMM.
-  bool rdma_capable = true;
-};
 
 class cuda_driver_backend final : public device_backend {
 public:
