@@ -14,6 +14,8 @@ packages=(
   libboost-dev              # Boost.Asio for the serving clients
   libbenchmark-dev          # gpumem_bench (Google Benchmark)
   nlohmann-json3-dev        # snapshots and reports as JSON
+  libtomlplusplus-dev       # the config file (TOML, with source positions)
+  libcli11-dev              # the gpumem command's subcommands and their --help
   clang-14 libclang-rt-14-dev  # the fuzz preset: clang++-14 and libFuzzer
 )
 

@@ -22,6 +22,13 @@ namespace gpumem::actors {
 
 using namespace messages;
 
+const char* to_string(routing_policy policy) noexcept {
+  for (const auto& [name, value] : routing_policy_names)
+    if (value == policy)
+      return name.data();
+  return "?";
+}
+
 namespace balancing {
 
 namespace {

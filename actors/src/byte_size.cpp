@@ -7,9 +7,9 @@
 #include <string_view>
 #include <system_error>
 
-#include "gpumem/actors/runtime_config.hpp"
+#include "gpumem/actors/byte_size.hpp"
 
-namespace gpumem::actors {
+namespace gpumem {
 
 bool parse_byte_size(std::string_view text, std::size_t& bytes) noexcept {
   auto is_space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
@@ -45,4 +45,4 @@ bool parse_byte_size(std::string_view text, std::size_t& bytes) noexcept {
   return true;
 }
 
-} // namespace gpumem::actors
+} // namespace gpumem

@@ -1,49 +1,53 @@
 #pragma once
-// gpumem's options as one table (group, name, kind, allowed forms, default, help),
-// looked up by the files that declare, parse and read them. Internal to the library.
+// The option table (config_options.cpp): one row per option, each knowing how to
+// read its value into runtime_config and how to write it back. Internal.
 
-#include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "gpumem/actors/runtime_config.hpp"
 
 namespace gpumem::actors::detail {
 
-// How an option's value is written. `declared` is the type CAF parses the command
-// line with; the INI file's values are read raw from `content` whatever it declared.
-enum class value_kind {
-  integer,     // declared int64_t
-  fraction,    // declared double; an integer is accepted too (1 is 1.0)
-  boolean,     // declared std::string so that --key=false works (CAF 0.17 treats a
-               // bool option as a flag that takes no value)
-  text,        // declared std::string
-  byte_size,   // declared std::string: "256M" on the command line
-  text_list,   // declared std::vector<std::string>: --key=a,b
-  size_list,   // declared std::vector<std::string>: --key=1G,512M
-  entry_list,  // "tag=strategy" entries, declared std::string: CAF's list parser
-               // rejects '=' inside unquoted elements, so the command line takes
-               // --key=kv_cache=dedicated,weights=pooled and is split here
+/// A value refused: the key and what was wrong ("expected ..., got ..."). Thrown by
+/// a row's `set` and by check_relations(); parse_command_line() adds where it came from.
+struct refused {
+  std::string key;
+  std::string what;
 };
 
-struct option_spec {
-  const char* group;
-  const char* name;
-  value_kind kind;
-  const char* form;     // the allowed forms, for help and error messages
-  const char* fallback; // the default, as written in the INI file
-  const char* help;
-  std::int64_t min = 0;  // integers: the allowed range
-  std::int64_t max = 0;
+struct option {
+  std::string key;   // "gpumem.pressure.warning"
+  std::string help;  // one line
+  std::string form;  // the values it takes: "a fraction between 0 and 1"
+  /// Reads a value (the file's, or a flag's by flag_value) into `config`.
+  std::function<void(runtime_config& config, const toml::node& value)> set;
+  /// The value in `config`, written as TOML.
+  std::function<std::string(const runtime_config& config)> show;
+  /// On the command line, a comma-separated list (--key=a,b).
+  bool list = false;
 };
 
-/// The dotted key: "gpumem.pressure.warning".
-std::string full_key(const option_spec& spec);
-/// The option with that dotted key, or null where none has it.
-const option_spec* find_spec(std::string_view key);
-/// Whether some option is in `group` ("gpumem.engine").
-bool known_group(std::string_view group);
-/// Every group, comma-separated, in the table's order.
-std::string known_groups();
-/// The option names of one group, comma-separated, in the table's order.
-std::string keys_of_group(std::string_view group);
+/// A flag's text as a value (under "v"): a TOML number or boolean as such, anything
+/// else a string; a list's comma-separated items each a string.
+toml::table flag_value(std::string_view text, bool list);
+
+/// Every option, in the order of the documented file.
+const std::vector<option>& options();
+const option* find_option(std::string_view key);
+/// One line of comment for each group of options ("gpumem.host"), the file's order.
+const std::vector<std::pair<std::string, std::string>>& groups();
+
+/// `value` for an error message: "fast" quoted, 1.7, [1, 2], a table.
+std::string render(const toml::node& value);
+
+/// The checks between options (and the engine's own); `config` holds every value.
+/// `given` says whether the file or the command line set a key.
+void check_relations(const runtime_config& config,
+                     const std::function<bool(const std::string& key)>& given);
 
 } // namespace gpumem::actors::detail

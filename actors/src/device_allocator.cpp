@@ -698,6 +698,13 @@ void detail::enter_transition(device_allocator_pointer self, core::transition_ki
   schedule_poll(self);
 }
 
+const char* to_string(asleep_behaviour behaviour) noexcept {
+  for (const auto& [name, value] : asleep_behaviour_names)
+    if (value == behaviour)
+      return name.data();
+  return "?";
+}
+
 const char* to_string(allocator_phase phase) noexcept {
   switch (phase) {
     case allocator_phase::awake: return "awake";

@@ -223,15 +223,6 @@ bool pressure_monitor_state::subscriber::covers(std::int32_t device) const {
   return all_devices || std::find(devices.begin(), devices.end(), device) != devices.end();
 }
 
-pressure_settings pressure_settings::from(const pressure_config& config) {
-  pressure_settings result;
-  result.period = config.period;
-  result.warning = config.warning;
-  result.critical = config.critical;
-  result.hysteresis = config.hysteresis;
-  return result;
-}
-
 std::string validate(const pressure_settings& s) {
   auto text = [](double x) { return std::to_string(x); };
   if (s.period.count() <= 0)

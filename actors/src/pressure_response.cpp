@@ -20,17 +20,6 @@ namespace gpumem::actors {
 
 using namespace messages;
 
-pressure_response pressure_response::from(const pressure_config& config) {
-  pressure_response result;
-  result.trim_at_warning = config.trim_at_warning;
-  result.offload_at_critical = config.offload_at_critical;
-  result.offloadable_tags = config.offloadable_tags;
-  result.wake_on_normal = config.wake_on_normal;
-  result.critical = config.critical;
-  result.hysteresis = config.hysteresis;
-  return result;
-}
-
 namespace detail {
 
 namespace {

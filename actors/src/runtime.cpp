@@ -76,29 +76,23 @@ runtime_result runtime::create(caf::actor_system& sys, const runtime_config& con
 
   // From here on the destructor (shutdown) stops whatever was spawned.
   rt->running_ = true;
-  device_allocator_options allocator_options;
-  allocator_options.while_asleep = config.while_asleep;
+  auto allocator_options = config.allocator;
   allocator_options.backend = rt->backend_.get();
-  allocator_options.default_strategy = config.default_strategy;
-  allocator_options.tag_strategies = config.tag_strategies;
-  allocator_options.pressure = pressure_response::from(config.pressure);
+  // The allocators offload down to the monitor's thresholds.
+  allocator_options.pressure.critical = config.pressure.critical;
+  allocator_options.pressure.hysteresis = config.pressure.hysteresis;
   for (int d = 0; d < *count; ++d)
     rt->allocators_.push_back(sys.spawn(actors::device_allocator, std::move(engines[d]),
                                         std::int32_t{d}, allocator_options));
   engines.clear();
 
-  balancer_options routing;
-  routing.routing = config.routing;
-  routing.request_timeout = config.request_timeout;
-  routing.transition_timeout = config.transition_timeout;
-  routing.refresh_interval = config.refresh_interval;
-  rt->balancer_ = sys.spawn(actors::balancer, routing);
+  rt->balancer_ = sys.spawn(actors::balancer, config.balancer);
 
   std::vector<std::int32_t> numbers;
   for (int d = 0; d < *count; ++d)
     numbers.push_back(d);
   rt->monitor_ = sys.spawn(actors::pressure_monitor, rt->backend_.get(), std::move(numbers),
-                           pressure_settings::from(config.pressure));
+                           config.pressure);
 
   caf::scoped_actor self{sys, true};
   const auto timeout = caf::duration{options.timeout};

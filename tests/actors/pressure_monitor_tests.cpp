@@ -231,7 +231,7 @@ TEST_CASE("levels follow the thresholds with hysteresis", "[actors][pressure]") 
 
 TEST_CASE("settings are validated", "[actors][pressure]") {
   CHECK(actors::validate(test_settings()).empty());
-  CHECK(actors::validate(pressure_settings::from(actors::pressure_config{})).empty());
+  CHECK(actors::validate(pressure_settings{}).empty());
   auto s = test_settings();
   s.period = std::chrono::nanoseconds{0};
   CHECK_FALSE(actors::validate(s).empty());

@@ -87,25 +87,25 @@ TEST_CASE("the shipped config/gpumem.conf loads and validates", "[config]") {
   REQUIRE(result.ok());
   const auto& c = *result;
   CHECK(c.backend == backend_kind::host);
-  CHECK(c.host.capacities == std::vector<std::size_t>{1 * GiB, 1 * GiB});
+  CHECK(c.host.device_capacities() == std::vector<std::size_t>{1 * GiB, 1 * GiB});
   CHECK(c.host.granularity == 2 * MiB);
   CHECK(c.engine.small_chunk == 2 * MiB);
   CHECK(c.engine.large_chunk == 32 * MiB);
   CHECK(c.engine.cache_limit == 256 * MiB);
   CHECK(c.engine.packed_tags == std::vector<std::string>{"weights"});
-  CHECK(c.default_strategy == core::strategy::pooled);
-  CHECK(c.tag_strategies.empty());
-  CHECK(c.routing == routing_policy::least_loaded);
+  CHECK(c.allocator.default_strategy == core::strategy::pooled);
+  CHECK(c.allocator.tag_strategies.empty());
+  CHECK(c.balancer.routing == routing_policy::least_loaded);
   CHECK(c.pressure.period == std::chrono::milliseconds{100});
   CHECK(c.pressure.warning == Approx(0.80));
   CHECK(c.pressure.critical == Approx(0.92));
   CHECK(c.pressure.hysteresis == Approx(0.05));
-  CHECK(c.pressure.trim_at_warning);
-  CHECK(c.pressure.offload_at_critical);
-  CHECK(c.pressure.offloadable_tags == std::vector<std::string>{"kv_cache"});
-  CHECK(c.pressure.wake_on_normal);
-  CHECK(c.while_asleep == asleep_behaviour::queue);
-  CHECK(c.request_timeout == std::chrono::milliseconds{5000});
+  CHECK(c.allocator.pressure.trim_at_warning);
+  CHECK(c.allocator.pressure.offload_at_critical);
+  CHECK(c.allocator.pressure.offloadable_tags == std::vector<std::string>{"kv_cache"});
+  CHECK(c.allocator.pressure.wake_on_normal);
+  CHECK(c.allocator.while_asleep == asleep_behaviour::queue);
+  CHECK(c.balancer.request_timeout == std::chrono::milliseconds{5000});
   CHECK(c.log_level == spdlog::level::info);
 }
 
@@ -118,7 +118,7 @@ TEST_CASE("the shipped file states runtime_config's defaults, apart from the bac
   auto a = *shipped;
   a.backend = defaults->backend;
   const auto& b = *defaults;
-  CHECK(a.host.capacities == b.host.capacities);
+  CHECK(a.host.device_capacities() == b.host.device_capacities());
   CHECK(a.host.granularity == b.host.granularity);
   CHECK(a.engine.arena_size == b.engine.arena_size);
   CHECK(a.engine.small_chunk == b.engine.small_chunk);
@@ -134,9 +134,28 @@ TEST_CASE("the shipped file states runtime_config's defaults, apart from the bac
   CHECK(a.pressure.warning == b.pressure.warning);
   CHECK(a.pressure.critical == b.pressure.critical);
   CHECK(a.pressure.hysteresis == b.pressure.hysteresis);
-  CHECK(a.request_timeout == b.request_timeout);
-  CHECK(a.transition_timeout == b.transition_timeout);
-  CHECK(a.refresh_interval == b.refresh_interval);
+  CHECK(a.balancer.request_timeout == b.balancer.request_timeout);
+  CHECK(a.balancer.transition_timeout == b.balancer.transition_timeout);
+  CHECK(a.balancer.refresh_interval == b.balancer.refresh_interval);
+}
+
+TEST_CASE("the shipped file is written from the option table", "[config]") {
+  // Every option documented, no other: the file is config_file_text() for its values
+  // (regenerate: gpumem demo --config-file=/dev/null --dump-config > config/gpumem.conf).
+  auto shipped = load({"--config-file=" + shipped_conf});
+  REQUIRE(shipped.ok());
+  std::ifstream in(shipped_conf);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == config_file_text(*shipped));
+  // And --dump-config's file reads back as the configuration it was written from.
+  auto changed = load({"--gpumem.host.capacities=1G,512M", "--gpumem.engine.tag-strategies=a=dedicated",
+                       "--gpumem.pressure.warning=0.5", "--gpumem.balancer.routing=round-robin"});
+  REQUIRE(changed.ok());
+  auto again = load_ini(config_file_text(*changed));
+  INFO((again ? std::string{} : again.error().message));
+  REQUIRE(again.ok());
+  CHECK(config_file_text(*again) == config_file_text(*changed));
+  CHECK(again->host.device_capacities() == std::vector<std::size_t>{1 * GiB, 512 * MiB});
 }
 
 TEST_CASE("the shipped file is the default file when none is named", "[config]") {
@@ -165,18 +184,18 @@ TEST_CASE("command-line values win over the file's", "[config]") {
   const auto& c = *result;
   CHECK(c.pressure.period == std::chrono::milliseconds{250});
   CHECK(c.backend == backend_kind::cuda);
-  CHECK(c.host.capacities == std::vector<std::size_t>(3, 512 * MiB));
+  CHECK(c.host.device_capacities() == std::vector<std::size_t>(3, 512 * MiB));
   CHECK(c.pressure.warning == Approx(0.7));
-  CHECK_FALSE(c.pressure.trim_at_warning);
-  CHECK(c.pressure.offloadable_tags == std::vector<std::string>{"kv_cache", "activations"});
-  CHECK(c.tag_strategies.size() == 2);
-  CHECK(c.strategy_for("kv_cache") == core::strategy::dedicated);
-  CHECK(c.strategy_for("scratch") == core::strategy::first_fit);
-  CHECK(c.strategy_for("weights") == core::strategy::first_fit);  // the default
-  CHECK(c.routing == routing_policy::tag_affinity);
-  CHECK(c.refresh_interval == std::chrono::milliseconds{0});
-  CHECK(c.transition_timeout == std::chrono::minutes{1});
-  CHECK(c.while_asleep == asleep_behaviour::fail);
+  CHECK_FALSE(c.allocator.pressure.trim_at_warning);
+  CHECK(c.allocator.pressure.offloadable_tags == std::vector<std::string>{"kv_cache", "activations"});
+  CHECK(c.allocator.tag_strategies.size() == 2);
+  CHECK(c.allocator.strategy_for("kv_cache") == core::strategy::dedicated);
+  CHECK(c.allocator.strategy_for("scratch") == core::strategy::first_fit);
+  CHECK(c.allocator.strategy_for("weights") == core::strategy::first_fit);  // the default
+  CHECK(c.balancer.routing == routing_policy::tag_affinity);
+  CHECK(c.balancer.refresh_interval == std::chrono::milliseconds{0});
+  CHECK(c.balancer.transition_timeout == std::chrono::minutes{1});
+  CHECK(c.allocator.while_asleep == asleep_behaviour::fail);
   CHECK(c.log_level == spdlog::level::debug);
   CHECK(c.engine.cache_limit == 1 * GiB);
   // What the command line left alone still comes from the file.
@@ -184,12 +203,12 @@ TEST_CASE("command-line values win over the file's", "[config]") {
   CHECK(c.engine.large_chunk == 32 * MiB);
 }
 
-TEST_CASE("a file's values, in every form CAF's INI allows", "[config]") {
+TEST_CASE("a file's values, in every form TOML allows", "[config]") {
   auto result = load_ini(R"([gpumem]
 backend = "host"
 request-timeout-ms = 750
 [gpumem.host]
-capacities = ["1G", 536870912, "256MiB"]   ; one per device
+capacities = ["1G", 536870912, "256MiB"]   # one per device
 granularity = "4M"
 [gpumem.engine]
 tag-strategies = ["kv_cache=dedicated",
@@ -209,36 +228,35 @@ offload-at-critical = false
   INFO((result ? std::string{} : result.error().message));
   REQUIRE(result.ok());
   const auto& c = *result;
-  CHECK(c.request_timeout == std::chrono::milliseconds{750});
-  CHECK(c.host.capacities == std::vector<std::size_t>{1 * GiB, 512 * MiB, 256 * MiB});
+  CHECK(c.balancer.request_timeout == std::chrono::milliseconds{750});
+  CHECK(c.host.device_capacities() == std::vector<std::size_t>{1 * GiB, 512 * MiB, 256 * MiB});
   CHECK(c.host.granularity == 4 * MiB);
-  CHECK(c.strategy_for("kv_cache") == core::strategy::dedicated);
-  CHECK(c.strategy_for("scratch") == core::strategy::first_fit);
+  CHECK(c.allocator.strategy_for("kv_cache") == core::strategy::dedicated);
+  CHECK(c.allocator.strategy_for("scratch") == core::strategy::first_fit);
   CHECK(c.engine.arena_size == 8 * GiB);
   CHECK(c.engine.packed_tags.empty());
   CHECK(c.pressure.critical == 1.0);
-  // CAF drops these from `content` (a string option given an int or a bool): read
-  // again from the file, they take effect.
+  // Byte sizes as plain integers, booleans false.
   CHECK(c.engine.default_alignment == 512);
   CHECK(c.engine.cache_limit == 128 * MiB);
-  CHECK_FALSE(c.pressure.wake_on_normal);
-  CHECK_FALSE(c.pressure.trim_at_warning);
-  CHECK_FALSE(c.pressure.offload_at_critical);
+  CHECK_FALSE(c.allocator.pressure.wake_on_normal);
+  CHECK_FALSE(c.allocator.pressure.trim_at_warning);
+  CHECK_FALSE(c.allocator.pressure.offload_at_critical);
 }
 
 TEST_CASE("a plain integer byte size and a false boolean in the file take effect", "[config]") {
   auto result = load_ini("[gpumem.host]\ncapacity = 536870912\ndevices = 1\n"
                          "[gpumem.pressure]\nwake-on-normal = false\n");
   REQUIRE(result.ok());
-  CHECK(result->host.capacities == std::vector<std::size_t>{512 * MiB});
-  CHECK_FALSE(result->pressure.wake_on_normal);
+  CHECK(result->host.device_capacities() == std::vector<std::size_t>{512 * MiB});
+  CHECK_FALSE(result->allocator.pressure.wake_on_normal);
   // ...and the command line still wins over them.
   auto overridden = load_ini("[gpumem.host]\ncapacity = 536870912\n"
                              "[gpumem.pressure]\nwake-on-normal = false\n",
                              {"--gpumem.host.capacity=256M", "--gpumem.pressure.wake-on-normal=true"});
   REQUIRE(overridden.ok());
-  CHECK(overridden->host.capacities == std::vector<std::size_t>(2, 256 * MiB));
-  CHECK(overridden->pressure.wake_on_normal);
+  CHECK(overridden->host.device_capacities() == std::vector<std::size_t>(2, 256 * MiB));
+  CHECK(overridden->allocator.pressure.wake_on_normal);
 }
 
 TEST_CASE("byte sizes", "[config]") {
@@ -344,8 +362,8 @@ TEST_CASE("bad tag=strategy entries are refused", "[config]") {
           "gpumem.engine.tag-strategies");
 }
 
-TEST_CASE("wrongly typed INI values, which CAF alone silently ignores, are refused", "[config]") {
-  // CAF keeps its default for these; gpumem refuses to start, naming key and line.
+TEST_CASE("wrongly typed file values are refused", "[config]") {
+  // gpumem refuses to start, naming key and line.
   REFUSED(load_ini("[gpumem.pressure]\nperiod-ms = \"fast\"\n"), "gpumem.pressure.period-ms",
           R"(got "fast")");
   REFUSED(load_ini("[gpumem.pressure]\nperiod-ms = 2.5\n"), "gpumem.pressure.period-ms");
@@ -367,8 +385,8 @@ TEST_CASE("wrongly typed INI values, which CAF alone silently ignores, are refus
   REFUSED(load_ini("[gpumem.pressure.warning]\nx = 1\n"), "gpumem.pressure.warning");
 }
 
-TEST_CASE("INI syntax errors name the key on the offending line", "[config]") {
-  // An unquoted word is no INI value at all: CAF's parser stops there.
+TEST_CASE("syntax errors name the key on the offending line", "[config]") {
+  // An unquoted word is no TOML value at all: the parser stops there.
   auto result = load_ini("[gpumem]\nbackend = \"host\"\n\n[gpumem.pressure]\nwarning = high\n");
   REFUSED(result, "gpumem.pressure.warning", "line 5");
   CHECK(result.error().message.find("`high`") != std::string::npos);
@@ -395,7 +413,7 @@ TEST_CASE("command-line errors name the key", "[config]") {
           "true or false");
   REFUSED(load({"--gpumem.pressure.trim-at-warning"}), "gpumem.pressure.trim-at-warning",
           "true or false");
-  // CAF stops reading options at the first argument that is not one.
+  // An argument that is not an option is refused, not skipped.
   auto stray = load({"serve", "--gpumem.backend=cuda"});
   REQUIRE_FALSE(stray.ok());
   CHECK(stray.error().message.find("unexpected argument \"serve\"") != std::string::npos);
@@ -414,6 +432,22 @@ TEST_CASE("an error says where the value came from", "[config]") {
           "(command line: --gpumem.pressure.period-ms=-1)");
   REFUSED(load({good.flag(), "--gpumem.pressure.critical=0.4"}), "gpumem.pressure.critical",
           "above gpumem.pressure.warning 0.5");
+}
+
+TEST_CASE("the control plane's listen address", "[config]") {
+  auto defaults = load({});
+  REQUIRE(defaults.ok());
+  CHECK(defaults->control_listen.empty());  // no control plane unless asked
+  auto given = load({"--gpumem.control.listen=127.0.0.1:8080"});
+  REQUIRE(given.ok());
+  CHECK(given->control_listen == "127.0.0.1:8080");
+  auto file = load_ini("[gpumem.control]\nlisten = \"[::1]:0\"\n");
+  REQUIRE(file.ok());
+  CHECK(file->control_listen == "[::1]:0");
+  REFUSED(load({"--gpumem.control.listen=8080"}), "gpumem.control.listen",
+          R"(expected "host:port" (port 0: any free one) or "" (none), got 8080 (command line)");
+  REFUSED(load({"--gpumem.control.listen=localhost:65536"}), "gpumem.control.listen");
+  REFUSED(load_ini("[gpumem.control]\nlisten = \":80\"\n"), "gpumem.control.listen", "line 2");
 }
 
 TEST_CASE("--help prints and asks to exit", "[config]") {
@@ -492,6 +526,6 @@ TEST_CASE("the shipped defaults build two 1 GiB host devices", "[config]") {
     CHECK(result->engine_config_for(d).validate(*props).ok());
   }
   CHECK(std::string(to_string(result->backend)) == "host");
-  CHECK(std::string(to_string(result->routing)) == "least-loaded");
-  CHECK(std::string(to_string(result->while_asleep)) == "queue");
+  CHECK(std::string(to_string(result->balancer.routing)) == "least-loaded");
+  CHECK(std::string(to_string(result->allocator.while_asleep)) == "queue");
 }

@@ -254,7 +254,7 @@ TEST_CASE("runtime: create applies the configured log level", "[runtime]") {
 
 TEST_CASE("runtime: the configured strategies reach every allocator", "[runtime]") {
   auto config = two_host_devices();
-  config.tag_strategies = {{"kv_cache", core::strategy::dedicated}};
+  config.allocator.tag_strategies = {{"kv_cache", core::strategy::dedicated}};
   fixture f{config};
   for (std::int32_t d = 0; d < 2; ++d) {
     allocation_request request;  // strategy::configured
@@ -292,6 +292,7 @@ TEST_CASE("runtime: failures are values", "[runtime]") {
   SECTION("a backend that cannot be created") {
     auto config = two_host_devices();
     config.host.capacities.clear();  // a host backend with no devices
+    config.host.devices = 0;
     auto made = actors::runtime::create(sys, config);
     REQUIRE_FALSE(made);
     CHECK(made.error().where == actors::runtime_error::stage::backend);

@@ -1,125 +1,81 @@
-// gpumem: the command-line tool.
+// gpumem: the command-line tool, one subcommand per job (CLI11: per-command --help
+// and usage errors).
 
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
-#include "command_line.hpp"
 #include "device_demo.hpp"
+#include "gpumem/actors/runtime_config.hpp"
 #include "serving_demo.hpp"
 #include "replay/replayer.hpp"
 #include "replay/trace_generator.hpp"
 
 namespace {
 
-constexpr const char* usage = R"(usage: gpumem <command> [options]
-
-commands:
-  demo      a serving-and-training day on the actor runtime: load weights through the
-            balancer, serve a burst of concurrent KV-cache clients, push device 0 into
-            memory pressure from outside, then an RL cycle (sleep, a trainer borrows the
-            memory, wake) that verifies the weights byte for byte at their addresses
-  device-demo (or demo --device-layer)
-            the device layer end to end on every device: reserve, map, write, back up,
-            unmap and release, map again at the same address, restore, verify, report
-  trace-gen a seeded, reproducible LLM-serving allocation trace (weights, then requests
-            whose KV cache grows as they generate, and per-step activations), as CSV
-  replay    replays an allocation trace (CSV, gpumem's or RMM's) against gpumem's engine
-            and simulated vLLM-style and PyTorch-caching allocators; reports peak
-            physical and live bytes, fragmentation, OOMs and time per operation
-  help      this text
-
-demo options:
-  --backend host|cuda|auto   device backend (default host, the embedded default)
-  --devices N                emulated devices on the host backend (default 2)
-  --capacity BYTES           memory of each emulated device (default 1G)
-  --clients N                concurrent KV-cache clients (default 32)
-  --rounds N                 rounds per client (default 8)
-  --blocks N                 2 MiB KV-cache blocks a client holds per round (default 4)
-  --config-file=PATH         an INI file like config/gpumem.conf (default ./gpumem.conf)
-  --gpumem.GROUP.KEY=VALUE   any runtime option, e.g. --gpumem.pressure.period-ms=50
-
-device-demo options (also demo --device-layer):
-  --backend, --devices, --capacity as for demo
-  --size BYTES               bytes to exercise per device (default 256M)
-  --chunk BYTES              physical chunk size (default 32M)
-
-trace-gen options (the trace goes to stdout without --out):
-  --seed N                   random seed (default 1); same options and seed, same bytes
-  --requests N               requests served (default 200)
-  --concurrent N             most requests running at once (default 16)
-  --model-size BYTES         weights, in tensors of 16 to 256 MiB (default 1G)
-  --kv-block BYTES           one KV-cache allocation (default 2M)
-  --kv-per-token BYTES       KV-cache bytes of one token (default 64K)
-  --capacity BYTES           device memory; live bytes stay under 90% of it (default 4G)
-  --out FILE                 write the trace to FILE
-
-replay TRACE options (TRACE: a file, or - or nothing for stdin):
-  --capacity BYTES           memory of the emulated device and the baselines (default 4G)
-  --json FILE                also write the results as JSON to FILE (- for stdout)
-BYTES take K, M and G suffixes (binary).
-)";
-
-int device_demo(const std::vector<std::string>& args) {
-  using gpumem::tool::command_line;
-  command_line line(args, {"backend", "devices", "capacity", "size", "chunk"});
-  gpumem::tool::device_demo_options options;
-  options.backend = line.text("backend", options.backend);
-  options.host_devices = static_cast<int>(line.integer("devices", options.host_devices));
-  options.host_capacity = line.bytes("capacity", options.host_capacity);
-  options.bytes_per_device = line.bytes("size", options.bytes_per_device);
-  options.chunk_size = line.bytes("chunk", options.chunk_size);
-  if (options.host_devices < 1 || options.host_devices > 64)
-    throw std::invalid_argument("--devices expects 1 to 64");
-  if (options.bytes_per_device == 0 || options.chunk_size == 0)
-    throw std::invalid_argument("--size and --chunk must be non-zero");
-  return gpumem::tool::run_device_demo(options);
+// A byte size (the configuration's parser: "4096", "64M", "1T"), or an error naming the flag.
+std::size_t bytes(const std::string& text, const std::string& flag) {
+  std::size_t n = 0;
+  if (!gpumem::parse_byte_size(text, n))
+    throw std::invalid_argument(flag + " expects a byte size such as 4096, 64M or 2G, got '" + text + "'");
+  return n;
 }
 
-int demo(std::vector<std::string> args) {
-  auto layer = std::find(args.begin(), args.end(), std::string("--device-layer"));
-  if (layer != args.end()) {
-    args.erase(layer);
-    return device_demo(args);
-  }
-  return gpumem::tool::run_serving_demo(args);
+long in_range(long value, const std::string& flag, long least, long most) {
+  if (value < least || value > most)
+    throw std::invalid_argument(flag + " expects " + std::to_string(least) + " to " + std::to_string(most));
+  return value;
 }
 
-std::size_t positive(const gpumem::tool::command_line& line, const std::string& key,
-                     std::size_t fallback) {
-  long value = line.integer(key, static_cast<long>(fallback));
+std::size_t positive(long value, const std::string& flag) {
   if (value < 1)
-    throw std::invalid_argument("--" + key + " expects a positive integer");
+    throw std::invalid_argument(flag + " expects a positive integer");
   return static_cast<std::size_t>(value);
 }
 
-int trace_gen(const std::vector<std::string>& args) {
-  using gpumem::tool::command_line;
-  command_line line(args, {"seed", "requests", "concurrent", "model-size", "kv-block",
-                           "kv-per-token", "capacity", "out"});
-  gpumem::replay::trace_options options;
-  long seed = line.integer("seed", static_cast<long>(options.seed));
-  if (seed < 0)
-    throw std::invalid_argument("--seed expects a non-negative integer");
-  options.seed = static_cast<std::uint64_t>(seed);
-  options.requests = positive(line, "requests", options.requests);
-  options.max_concurrent = positive(line, "concurrent", options.max_concurrent);
-  options.model_bytes = line.bytes("model-size", options.model_bytes);
-  options.kv_block = line.bytes("kv-block", options.kv_block);
-  options.kv_bytes_per_token = line.bytes("kv-per-token", options.kv_bytes_per_token);
-  options.capacity = line.bytes("capacity", options.capacity);
+void check_backend(const std::string& backend) {
+  if (backend != "host" && backend != "cuda" && backend != "auto")
+    throw std::invalid_argument("unknown backend '" + backend + "' (expected auto, host or cuda)");
+}
+
+// Byte-size flags: CLI11 reads the text, the one byte-size parser its value; a target
+// keeps its default (its struct's) unless its flag is given.
+class byte_flags {
+public:
+  void add(CLI::App& command, const std::string& flag, std::size_t& target, const std::string& help) {
+    auto& text = texts_.emplace_back();
+    auto* option = command.add_option(flag, text, help + " (default " + gpumem::format_bytes(target) + ")");
+    targets_.push_back({option, &text, &target});
+  }
+  void apply() const {
+    for (const auto& [option, text, target] : targets_)
+      if (option->count() > 0)
+        *target = bytes(*text, option->get_name());
+  }
+
+private:
+  std::deque<std::string> texts_;
+  std::vector<std::tuple<const CLI::Option*, std::string*, std::size_t*>> targets_;
+};
+
+// -- the commands, once their flags are parsed ----------------------------------------
+
+int trace_gen(const gpumem::replay::trace_options& options, const std::string& path) {
   auto trace = gpumem::replay::generate_trace(options);
   if (!trace)
     throw std::invalid_argument(trace.error().message());
-
-  auto path = line.text("out", "");
   if (path.empty()) {
     gpumem::replay::write_trace(std::cout, trace->entries);
     std::cout.flush();
@@ -138,20 +94,8 @@ int trace_gen(const std::vector<std::string>& args) {
   return 0;
 }
 
-int replay(std::vector<std::string> args) {
-  using gpumem::tool::command_line;
-  // The one positional argument, the trace, comes first.
-  std::string path = "-";
-  if (!args.empty() && args[0].rfind("--", 0) != 0) {
-    path = args[0];
-    args.erase(args.begin());
-  }
-  command_line line(args, {"capacity", "json"});
-  gpumem::replay::replay_options options;
-  options.capacity = line.bytes("capacity", options.capacity);
-  if (options.capacity < options.granularity)
-    throw std::invalid_argument("--capacity must be at least 2M");
-
+int replay(const std::string& path, const gpumem::replay::replay_options& options,
+           const std::string& json_path) {
   std::stringstream text;
   if (path == "-") {
     text << std::cin.rdbuf();
@@ -176,7 +120,6 @@ int replay(std::vector<std::string> args) {
   }
   std::fputs(gpumem::replay::format_table(*report).c_str(), stdout);
 
-  auto json_path = line.text("json", "");
   if (json_path == "-") {
     std::printf("%s\n", gpumem::replay::to_json(*report).c_str());
   } else if (!json_path.empty()) {
@@ -191,28 +134,177 @@ int replay(std::vector<std::string> args) {
   return 0;
 }
 
+// An argument no flag took: refused, except --caf.* options, which go to CAF.
+std::vector<std::string> pass_through(const CLI::App& command, bool caf_options) {
+  std::vector<std::string> passed;
+  for (const auto& arg : command.remaining()) {
+    if (caf_options && arg.rfind("--caf.", 0) == 0)
+      passed.push_back(arg);
+    else if (arg.rfind("-", 0) == 0)
+      throw std::invalid_argument("unknown option '" + arg.substr(0, arg.find('=')) + "'");
+    else
+      throw std::invalid_argument("unexpected argument '" + arg + "'");
+  }
+  return passed;
+}
+
 } // namespace
 
 int main(int argc, char* argv[]) {
   spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
+  CLI::App app{"gpumem: GPU memory pooled, slept and woken by actors.", "gpumem"};
+  app.require_subcommand(1);
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
-    std::fputs(usage, args.empty() ? stderr : stdout);
-    return args.empty() ? 2 : 0;
+  if (!args.empty() && args[0] == "help")
+    args[0] = "--help";
+  // `demo --device-layer` is `device-demo`.
+  if (auto layer = std::find(args.begin(), args.end(), "--device-layer");
+      !args.empty() && args[0] == "demo" && layer != args.end()) {
+    args.erase(layer);
+    args[0] = "device-demo";
   }
-  auto command = args[0];
-  args.erase(args.begin());
-  try {
-    if (command == "demo")
-      return demo(args);
-    if (command == "device-demo")
-      return device_demo(args);
-    if (command == "trace-gen")
-      return trace_gen(args);
-    if (command == "replay")
-      return replay(args);
-    std::fprintf(stderr, "gpumem: unknown command '%s'\n\n%s", command.c_str(), usage);
+
+  byte_flags sizes;
+  auto& demo = *app.add_subcommand(
+    "demo", "a serving-and-training day on the actor runtime: load weights through the balancer, "
+            "serve a burst of concurrent KV-cache clients, push device 0 into memory pressure from "
+            "outside, then an RL cycle (sleep, a trainer borrows the memory, wake) that verifies the "
+            "weights byte for byte at their addresses (demo --device-layer: device-demo)");
+  gpumem::tool::serving_options serving;
+  const gpumem::actors::host_emulation_config host;
+  std::string backend = "host";
+  long devices = host.devices;
+  std::size_t capacity = host.capacity;
+  long clients = serving.clients, rounds = serving.rounds, blocks = serving.blocks;
+  std::string config_file;
+  bool dump = false;
+  demo.add_option("--backend", backend, "device backend: host (the embedded default), cuda or auto");
+  demo.add_option("--devices", devices, "emulated devices on the host backend")->capture_default_str();
+  sizes.add(demo, "--capacity", capacity, "memory of each emulated device");
+  demo.add_option("--clients", clients, "concurrent KV-cache clients")->capture_default_str();
+  demo.add_option("--rounds", rounds, "rounds per client")->capture_default_str();
+  demo.add_option("--blocks", blocks, "2 MiB KV-cache blocks a client holds per round")->capture_default_str();
+  demo.add_option("--config-file", config_file, "a TOML file like config/gpumem.conf (default ./gpumem.conf)");
+  demo.add_flag("--dump-config", dump, "print the configuration in effect as a documented file, and exit");
+  // The runtime's options, from its option table.
+  std::map<std::string, std::string> runtime_values;
+  for (const auto& [flag, help] : gpumem::actors::option_flags())
+    demo.add_option(flag, runtime_values[flag], help)->group("Runtime options (config/gpumem.conf)");
+  demo.allow_extras();
+
+  auto& device = *app.add_subcommand(
+    "device-demo", "the device layer end to end on every device: reserve, map, write, back up, unmap "
+                   "and release, map again at the same address, restore, verify, report");
+  gpumem::tool::device_demo_options layer;
+  long layer_devices = layer.host_devices;
+  device.add_option("--backend", layer.backend, "device backend: host (the embedded default), cuda or auto");
+  device.add_option("--devices", layer_devices, "emulated devices on the host backend")->capture_default_str();
+  sizes.add(device, "--capacity", layer.host_capacity, "memory of each emulated device");
+  sizes.add(device, "--size", layer.bytes_per_device, "bytes to exercise per device");
+  sizes.add(device, "--chunk", layer.chunk_size, "physical chunk size");
+  device.allow_extras();
+
+  auto& gen = *app.add_subcommand(
+    "trace-gen", "a seeded, reproducible LLM-serving allocation trace (weights, then requests whose KV "
+                 "cache grows as they generate, and per-step activations), as CSV on stdout or --out");
+  gpumem::replay::trace_options trace;
+  long seed = static_cast<long>(trace.seed), requests = static_cast<long>(trace.requests),
+       concurrent = static_cast<long>(trace.max_concurrent);
+  std::string out;
+  gen.add_option("--seed", seed, "random seed; same options and seed, same bytes")->capture_default_str();
+  gen.add_option("--requests", requests, "requests served")->capture_default_str();
+  gen.add_option("--concurrent", concurrent, "most requests running at once")->capture_default_str();
+  sizes.add(gen, "--model-size", trace.model_bytes, "weights, in tensors of 16 to 256 MiB");
+  sizes.add(gen, "--kv-block", trace.kv_block, "one KV-cache allocation");
+  sizes.add(gen, "--kv-per-token", trace.kv_bytes_per_token, "KV-cache bytes of one token");
+  sizes.add(gen, "--capacity", trace.capacity, "device memory; live bytes stay under 90% of it");
+  gen.add_option("--out", out, "write the trace to this file");
+  gen.allow_extras();
+
+  auto& rep = *app.add_subcommand(
+    "replay", "replays an allocation trace (CSV, gpumem's or RMM's) against gpumem's engine and "
+              "simulated vLLM-style and PyTorch-caching allocators; reports peak physical and live "
+              "bytes, fragmentation, OOMs and time per operation");
+  gpumem::replay::replay_options replaying;
+  std::string trace_path = "-", json;
+  rep.add_option("trace", trace_path, "the trace: a file, or - (the default) for stdin");
+  sizes.add(rep, "--capacity", replaying.capacity, "memory of the emulated device and the baselines");
+  rep.add_option("--json", json, "also write the results as JSON to this file (- for stdout)");
+  rep.allow_extras();
+  app.footer("Byte sizes take K, M, G and T suffixes (binary). gpumem COMMAND --help: that command's options.");
+
+  if (args.empty()) {
+    std::fputs(app.help().c_str(), stderr);
     return 2;
+  }
+  std::string command = args[0];
+  try {
+    std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+    app.parse(args);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    if (app.get_subcommands().empty() && command.rfind("-", 0) != 0)
+      std::fprintf(stderr, "gpumem: unknown command '%s'\n\n%s", command.c_str(), app.help().c_str());
+    else
+      std::fprintf(stderr, "gpumem %s: %s\nRun gpumem %s --help for its options.\n", command.c_str(),
+                   e.what(), command.c_str());
+    return 2;
+  }
+
+  try {
+    if (demo.parsed()) {
+      serving.runtime_args = pass_through(demo, true);
+      if (!config_file.empty())
+        serving.runtime_args.push_back("--config-file=" + config_file);
+      if (demo.count("--backend") > 0) {
+        check_backend(backend);
+        serving.runtime_args.push_back("--gpumem.backend=" + backend);
+      } else if (config_file.empty() && demo.count("--gpumem.backend") == 0) {
+        // The embedded default is the host backend (config/gpumem.conf's), whatever the
+        // built-in "auto" says, unless the command line or a named file chooses.
+        serving.runtime_args.push_back("--gpumem.backend=host");
+      }
+      sizes.apply();
+      if (demo.count("--devices") > 0)
+        serving.runtime_args.push_back("--gpumem.host.devices="
+                                       + std::to_string(in_range(devices, "--devices", 1, 64)));
+      if (demo.count("--capacity") > 0)
+        serving.runtime_args.push_back("--gpumem.host.capacity=" + std::to_string(capacity));
+      for (const auto& [flag, value] : runtime_values)
+        if (demo.count(flag) > 0)
+          serving.runtime_args.push_back(flag + "=" + value);
+      if (dump)
+        serving.runtime_args.push_back("--dump-config");
+      serving.clients = static_cast<int>(in_range(clients, "--clients", 1, 1024));
+      serving.rounds = static_cast<int>(in_range(rounds, "--rounds", 1, 100000));
+      serving.blocks = static_cast<int>(in_range(blocks, "--blocks", 1, 64));
+      return gpumem::tool::run_serving_demo(serving);
+    }
+    if (device.parsed()) {
+      pass_through(device, false);
+      check_backend(layer.backend);
+      layer.host_devices = static_cast<int>(in_range(layer_devices, "--devices", 1, 64));
+      sizes.apply();
+      if (layer.bytes_per_device == 0 || layer.chunk_size == 0)
+        throw std::invalid_argument("--size and --chunk must be non-zero");
+      return gpumem::tool::run_device_demo(layer);
+    }
+    if (gen.parsed()) {
+      pass_through(gen, false);
+      if (seed < 0)
+        throw std::invalid_argument("--seed expects a non-negative integer");
+      trace.seed = static_cast<std::uint64_t>(seed);
+      trace.requests = positive(requests, "--requests");
+      trace.max_concurrent = positive(concurrent, "--concurrent");
+      sizes.apply();
+      return trace_gen(trace, out);
+    }
+    pass_through(rep, false);
+    sizes.apply();
+    if (replaying.capacity < replaying.granularity)
+      throw std::invalid_argument("--capacity must be at least 2M");
+    return replay(trace_path, replaying, json);
   } catch (const std::invalid_argument& bad) {
     std::fprintf(stderr, "gpumem %s: %s\n", command.c_str(), bad.what());
     return 2;

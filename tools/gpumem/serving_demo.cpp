@@ -18,7 +18,6 @@
 #include <utility>
 #include <vector>
 
-#include "command_line.hpp"
 #include "gpumem/actors/runtime.hpp"
 #include "gpumem/actors/runtime_config.hpp"
 #include "gpumem/cuda/byte_units.hpp"
@@ -33,68 +32,6 @@ using namespace gpumem::messages;
 using namespace std::chrono_literals;
 
 std::string mib(std::uint64_t bytes) { return format_bytes(static_cast<std::size_t>(bytes)); }
-
-// -- options -------------------------------------------------------------------------
-
-struct serving_options {
-  std::vector<std::string> caf_args;  // for gpumem_config::parse_command_line
-  int clients = 32;
-  int rounds = 8;
-  int blocks = 4;                     // KV blocks a client holds per round
-  std::size_t kv_block = 2 * MiB;
-  int weight_tensors = 8;
-  std::size_t weight_size = 32 * MiB;
-};
-
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
-
-serving_options parse_options(const std::vector<std::string>& args) {
-  serving_options options;
-  std::vector<std::string> own;
-  bool backend_given = false;
-  bool file_given = false;
-  for (const auto& arg : args) {
-    if (starts_with(arg, "--gpumem.") || starts_with(arg, "--caf.")
-        || starts_with(arg, "--config-file") || arg == "--long-help" || arg == "--dump-config") {
-      options.caf_args.push_back(arg);
-      backend_given = backend_given || starts_with(arg, "--gpumem.backend");
-      file_given = file_given || starts_with(arg, "--config-file");
-    } else {
-      own.push_back(arg);
-    }
-  }
-  command_line line(own, {"backend", "devices", "capacity", "clients", "rounds", "blocks"});
-  if (line.has("backend")) {
-    auto backend = line.text("backend", "host");
-    if (backend != "host" && backend != "cuda" && backend != "auto")
-      throw std::invalid_argument("unknown backend '" + backend + "' (expected auto, host or cuda)");
-    options.caf_args.push_back("--gpumem.backend=" + backend);
-    backend_given = true;
-  }
-  if (line.has("devices")) {
-    long devices = line.integer("devices", 2);
-    if (devices < 1 || devices > 64)
-      throw std::invalid_argument("--devices expects 1 to 64");
-    options.caf_args.push_back("--gpumem.host.devices=" + std::to_string(devices));
-  }
-  if (line.has("capacity"))
-    options.caf_args.push_back("--gpumem.host.capacity="
-                               + std::to_string(line.bytes("capacity", 1 * GiB)));
-  auto positive = [&](const char* key, int fallback, int most) {
-    long value = line.integer(key, fallback);
-    if (value < 1 || value > most)
-      throw std::invalid_argument(std::string("--") + key + " expects 1 to " + std::to_string(most));
-    return static_cast<int>(value);
-  };
-  options.clients = positive("clients", options.clients, 1024);
-  options.rounds = positive("rounds", options.rounds, 100000);
-  options.blocks = positive("blocks", options.blocks, 64);
-  // The embedded default is the host backend (config/gpumem.conf's), whatever the
-  // built-in "auto" says, unless the command line or a named file chooses.
-  if (!backend_given && !file_given)
-    options.caf_args.insert(options.caf_args.begin(), "--gpumem.backend=host");
-  return options;
-}
 
 // -- the closing report --------------------------------------------------------------
 
@@ -598,10 +535,12 @@ std::vector<weight_tensor> hold_kv_cache(demo_context& cx, weight_io& io, std::s
 void pressure_episode(demo_context& cx, event_log& log, weight_io& io,
                       const serving_options& o) {
   auto& backend = cx.rt.backend();
-  const auto& p = cx.rt.config().pressure;
+  const auto& p = cx.rt.config().pressure;            // the monitor's period and thresholds
+  const auto& r = cx.rt.config().allocator.pressure;  // the allocators' responses
   auto granularity = static_cast<std::size_t>(cx.rt.devices()[0].granularity);
   // Generous: a loaded machine is slow to react, and a wait ends as soon as it is done.
-  auto limit = std::max<std::chrono::milliseconds>(60000ms, p.period * 20);
+  auto limit = std::max<std::chrono::milliseconds>(
+    60000ms, std::chrono::duration_cast<std::chrono::milliseconds>(p.period * 20));
   auto kv = hold_kv_cache(cx, io, o.weight_size, 2);
   std::uint64_t kv_bytes = 0;
   for (const auto& t : kv)
@@ -626,7 +565,7 @@ void pressure_episode(demo_context& cx, event_log& log, weight_io& io,
                mib(bytes), used_fraction(backend, 0) * 100);
   if (!log.wait_for(0, pressure_level::warning, from, limit))
     cx.fail("no warning event for device 0 within " + std::to_string(limit.count()) + " ms");
-  if (p.trim_at_warning && status_before &&
+  if (r.trim_at_warning && status_before &&
       !wait_status(cx, 0, limit, [&](const device_status& s) {
         return s.pressure_responses > status_before->pressure_responses;
       }))
@@ -656,12 +595,12 @@ void pressure_episode(demo_context& cx, event_log& log, weight_io& io,
                after_critical.defragmentations - before.defragmentations,
                after_critical.trims - before.trims,
                mib(after_critical.bytes_trimmed - before.bytes_trimmed));
-  if ((p.trim_at_warning || p.offload_at_critical) && after_critical.trims == before.trims
+  if ((r.trim_at_warning || r.offload_at_critical) && after_critical.trims == before.trims
       && after_critical.defragmentations == before.defragmentations)
     cx.fail("device 0's allocator did not respond to pressure (no trim, no defragmentation)");
-  bool offloadable = p.offload_at_critical && !kv.empty() &&
-                     std::find(p.offloadable_tags.begin(), p.offloadable_tags.end(),
-                               "kv_cache") != p.offloadable_tags.end();
+  bool offloadable = r.offload_at_critical && !kv.empty() &&
+                     std::find(r.offloadable_tags.begin(), r.offloadable_tags.end(),
+                               "kv_cache") != r.offloadable_tags.end();
   std::string offload_note;
   if (offloadable && status_before) {
     auto offloaded = wait_status(cx, 0, limit, [&](const device_status& s) {
@@ -691,7 +630,7 @@ void pressure_episode(demo_context& cx, event_log& log, weight_io& io,
   if (!log.wait_for(0, pressure_level::normal, from, limit))
     cx.fail("device 0 did not return to normal within " + std::to_string(limit.count()) + " ms");
   if (offloadable && status_before && !offload_note.empty()) {
-    if (p.wake_on_normal) {
+    if (r.wake_on_normal) {
       auto woke = wait_status(cx, 0, limit, [&](const device_status& s) {
         return s.offload_wakes > status_before->offload_wakes && s.offloaded_tags.empty();
       });
@@ -825,11 +764,10 @@ void rl_cycle(demo_context& cx, std::vector<weight_tensor>& weights, weight_io& 
 
 } // namespace
 
-int run_serving_demo(const std::vector<std::string>& args) {
-  auto options = parse_options(args);
+int run_serving_demo(const serving_options& options) {
   actors::gpumem_config cfg;
   messages::register_protocol(cfg);
-  auto parsed = cfg.parse_command_line(options.caf_args);
+  auto parsed = cfg.parse_command_line(options.runtime_args);
   if (!parsed)
     throw std::invalid_argument(parsed.error().message);
   if (*parsed == actors::gpumem_config::parse_outcome::exit)
@@ -850,14 +788,14 @@ int run_serving_demo(const std::vector<std::string>& args) {
     }
     auto rt = std::move(made).value();
     spdlog::info("runtime: {}; {} device(s), routing {}, pressure every {} ms",
-                 rt->backend_reason(), rt->devices().size(), to_string(config->routing),
-                 config->pressure.period.count());
+                 rt->backend_reason(), rt->devices().size(), to_string(config->balancer.routing),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(config->pressure.period).count());
     for (const auto& d : rt->devices())
       spdlog::info("  device {}: {} ({}), {} total, {} free", d.device, d.name, d.backend,
                    mib(d.total_bytes), mib(d.free_bytes));
 
     demo_context cx(sys, *rt);
-    cx.timeout = std::max<std::chrono::milliseconds>(30000ms, config->request_timeout);
+    cx.timeout = std::max<std::chrono::milliseconds>(30000ms, config->balancer.request_timeout);
 
     auto log = std::make_shared<event_log>();
     auto printer = sys.spawn(pressure_printer, log);

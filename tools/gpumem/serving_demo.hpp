@@ -8,16 +8,27 @@
 // allocators' trims; (4) runs an RL cycle: sleep, a trainer borrows the memory,
 // wake, and the weights are verified byte for byte at the same addresses.
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
+#include "gpumem/cuda/byte_units.hpp"
+
 namespace gpumem::tool {
 
-/// Runs the serving day with the demo's command-line options (after `demo`):
-/// --backend, --devices, --capacity, --clients, --rounds, --blocks, plus
-/// --config-file=PATH and CAF-style --gpumem.group.key=value overrides.
-/// Returns 0 when every check passed, 1 when one failed; throws
-/// std::invalid_argument on a bad option.
-int run_serving_demo(const std::vector<std::string>& args);
+struct serving_options {
+  /// For gpumem_config::parse_command_line: --config-file=PATH, --gpumem.group.key=value.
+  std::vector<std::string> runtime_args;
+  int clients = 32;
+  int rounds = 8;
+  int blocks = 4;                     // KV blocks a client holds per round
+  std::size_t kv_block = 2 * MiB;
+  int weight_tensors = 8;
+  std::size_t weight_size = 32 * MiB;
+};
+
+/// Runs the serving day. Returns 0 when every check passed, 1 when one failed;
+/// throws std::invalid_argument on a bad runtime option.
+int run_serving_demo(const serving_options& options);
 
 } // namespace gpumem::tool

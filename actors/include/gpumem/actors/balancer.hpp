@@ -52,24 +52,36 @@
 // after its deadline is undone: a late allocation is freed, a late prepare aborted.
 // Devices are monitored: one that terminates is dropped.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "gpumem/actors/deadline_table.hpp"
-#include "gpumem/actors/runtime_config.hpp"
 #include "gpumem/messages/actors.hpp"
 
 namespace gpumem::actors {
 
+/// How the balancer picks a device for a request that names none.
+enum class routing_policy { least_loaded, round_robin, tag_affinity };
+inline constexpr std::array<std::pair<std::string_view, routing_policy>, 3> routing_policy_names{
+  {{"least-loaded", routing_policy::least_loaded},
+   {"round-robin", routing_policy::round_robin},
+   {"tag-affinity", routing_policy::tag_affinity}}};
+/// "least-loaded", "round-robin", "tag-affinity".
+const char* to_string(routing_policy policy) noexcept;
+
 struct balancer_options {
   routing_policy routing = routing_policy::least_loaded;
-  /// Every request to a device allocator but sleeps and wakes; never infinite.
-  std::chrono::milliseconds request_timeout{10000};
+  /// Every request to a device allocator but sleeps and wakes; never infinite (a
+  /// request to a dead remote proxy otherwise hangs).
+  std::chrono::milliseconds request_timeout{5000};
   /// Sleeps and wakes, which copy whole tags between device and host.
   std::chrono::milliseconds transition_timeout{300000};
   /// Between two refreshes of every device's info and status; zero: none (figures

@@ -41,6 +41,7 @@
 // stamp; the event's arrival where the stamp is missing or ahead of this clock) to the
 // release; device_status keeps the last and slowest times and the offload counters.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -56,28 +57,35 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "gpumem/actors/runtime_config.hpp"
+#include "gpumem/actors/pressure_monitor.hpp"
 #include "gpumem/core/engine.hpp"
 #include "gpumem/cuda/device_backend.hpp"
 #include "gpumem/messages/actors.hpp"
 
 namespace gpumem::actors {
 
-/// How the allocator answers pressure events (pressure_config's reactions; the
-/// thresholds say how far to offload).
+/// What an allocation for a sleeping tag does: wait for the wake, or fail at once
+/// with device_asleep (naming the sleeping tag or the transition under way).
+enum class asleep_behaviour { queue, fail };
+inline constexpr std::array<std::pair<std::string_view, asleep_behaviour>, 2> asleep_behaviour_names{
+  {{"queue", asleep_behaviour::queue}, {"fail", asleep_behaviour::fail}}};
+/// "queue", "fail".
+const char* to_string(asleep_behaviour behaviour) noexcept;
+
+/// How the allocator answers pressure events (the thresholds, the monitor's, say how
+/// far to offload; the runtime gives it the monitor's).
 struct pressure_response {
-  bool trim_at_warning = true;
-  bool offload_at_critical = true;
+  bool trim_at_warning = true;       // release cached segments at warning
+  bool offload_at_critical = true;   // defragment, then offload offloadable tags
   std::vector<std::string> offloadable_tags{"kv_cache"};
-  bool wake_on_normal = true;
-  double critical = 0.92;    // offload until use falls below critical - hysteresis
-  double hysteresis = 0.05;  // (fractions of the device's total)
+  bool wake_on_normal = true;        // wake offloaded tags once back to normal
+  // Offload until use falls below critical - hysteresis (fractions of the total).
+  double critical = pressure_settings{}.critical;
+  double hysteresis = pressure_settings{}.hysteresis;
   /// A wake of offloaded tags that was refused or failed at normal pressure is tried
   /// again after this, doubling each time up to wake_retry_max.
   std::chrono::milliseconds wake_retry_initial{100};
   std::chrono::milliseconds wake_retry_max{5000};
-
-  static pressure_response from(const pressure_config& config);
 };
 
 struct device_allocator_options {
@@ -91,7 +99,7 @@ struct device_allocator_options {
   cuda::device_backend* backend = nullptr;
   pressure_response pressure;
   /// What an allocation asking for strategy::configured gets: its tag's entry in
-  /// tag_strategies, else default_strategy (runtime_config's, by the runtime).
+  /// tag_strategies, else default_strategy.
   core::strategy default_strategy = core::strategy::pooled;
   std::map<std::string, core::strategy, std::less<>> tag_strategies;
 

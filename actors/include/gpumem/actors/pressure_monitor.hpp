@@ -31,21 +31,19 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "gpumem/actors/runtime_config.hpp"
 #include "gpumem/cuda/device_backend.hpp"
 #include "gpumem/messages/actors.hpp"
 
 namespace gpumem::actors {
 
-/// What the monitor needs of pressure_config (the reactions are the subscribers').
+/// The monitor's period and thresholds (the reactions are the subscribers'); the
+/// one home of the thresholds' defaults.
 struct pressure_settings {
   /// Between two polls; must be positive.
   std::chrono::nanoseconds period = std::chrono::milliseconds{100};
   double warning = 0.80;     // fraction in use; 0 < warning < critical
   double critical = 0.92;    // critical <= 1
   double hysteresis = 0.05;  // 0 <= hysteresis < warning
-
-  static pressure_settings from(const pressure_config& config);
 };
 
 /// Why these settings cannot run; empty when they can.
