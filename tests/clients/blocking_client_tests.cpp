@@ -106,7 +106,7 @@ TEST_CASE("blocking client: errors are values with the protocol's code and messa
 
   CHECK(code_of(c.sleep(7)) == gpumem_errc::invalid_config);
   CHECK(code_of(c.sleep(-1)) == gpumem_errc::invalid_config);
-  CHECK(code_of(c.wake_up({"no_such_tag"})) != gpumem_errc::timeout);
+  CHECK(c.wake_up({"no_such_tag"}).ok());  // nothing of it asleep: nothing to do
   CHECK(code_of(c.snapshot(-1)) == gpumem_errc::unknown_device);
   CHECK(code_of(c.snapshot(2)) == gpumem_errc::unknown_device);
   CHECK(code_of(c.subscribe(nullptr)) == gpumem_errc::invalid_config);
@@ -187,7 +187,6 @@ TEST_CASE("blocking client: sleep keeps the weights' bytes, wake brings them bac
   auto other = c.is_sleeping({"no_such_tag"});
   REQUIRE(other.ok());
   CHECK_FALSE(*other);
-  CHECK(code_of(c.allocate(4096, "weights")) == gpumem_errc::tag_asleep);
 
   REQUIRE(c.wake_up({"weights"}).ok());
   CHECK(test::has_pattern(weights->address, weights->requested, 7));
