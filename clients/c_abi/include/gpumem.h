@@ -67,7 +67,8 @@ enum gpumem_status {
 /* Starts the process's runtime from command-line style options separated by spaces,
  * e.g. "--gpumem.backend=host --gpumem.host.devices=1" or "--config-file=gpumem.conf"
  * (see config/gpumem.conf for every option); "" starts one with the defaults. No file
- * is read unless named. GPUMEM_START_FAILED names the option that was refused. */
+ * is read unless named. GPUMEM_START_FAILED names the option that was refused
+ * ("--help" and "--dump-config" print their text and start nothing). */
 int gpumem_start(const char* options);
 
 /* Starts the process's runtime from a TOML config file (config/gpumem.conf's form). */
@@ -91,7 +92,9 @@ int gpumem_device_count(int* count);
 /* -- memory ---------------------------------------------------------------------- */
 
 /* Allocates `size` bytes on `device` (-1: the runtime chooses) tagged `tag` (NULL:
- * the calling thread's innermost scope, else "default"); the address in *ptr. */
+ * the calling thread's innermost scope, else "default"; "": GPUMEM_INVALID_TAG);
+ * the address in *ptr. While its tag sleeps, an allocation waits for the wake (the
+ * runtime's while-asleep = "queue") or is refused ("reject"). */
 int gpumem_malloc(size_t size, int device, const char* tag, void** ptr);
 
 /* Frees what gpumem_malloc returned. NULL, an unknown pointer and a second free are

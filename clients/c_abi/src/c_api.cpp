@@ -105,6 +105,8 @@ int do_malloc(const char* fn, size_t size, int device, const char* tag, void** p
   if (ptr == nullptr)
     return fail(fn, GPUMEM_INVALID_ARGUMENT, "ptr is NULL");
   *ptr = nullptr;
+  if (tag != nullptr && *tag == '\0')
+    return fail(fn, GPUMEM_INVALID_TAG, "the tag must not be empty (NULL: the thread's scope)");
   if (device < messages::any_device)
     return fail(fn, GPUMEM_UNKNOWN_DEVICE,
                 "device " + std::to_string(device) + " (a device number, or -1 for any)");
