@@ -76,26 +76,28 @@ milliseconds connection::transition_deadline() const noexcept {
   return with_grace(endpoint_.transition_timeout);
 }
 
-microseconds connection::resolve(timeout t, milliseconds fallback) const {
+caf::duration connection::resolve(timeout t, milliseconds own) const {
+  const auto limit = t.value_or(with_grace(own));
+  if (endpoint_.answers_by_deadline && limit >= own)
+    return caf::duration{caf::infinite};
   // A zero or negative timeout still asks: the request then times out at once.
-  return std::max(microseconds{1}, microseconds{t.value_or(fallback)});
+  return caf::duration{std::max(microseconds{1}, microseconds{limit})};
 }
-
 void connection::allocate(allocation_spec spec, timeout t,
                           callback<m::region_handle> done) const {
-  bridge_.request<m::region_handle>(endpoint_.balancer, resolve(t, request_deadline()),
+  bridge_.request<m::region_handle>(endpoint_.balancer, resolve(t, endpoint_.request_timeout),
                                     std::move(done), m::allocate_atom::value,
                                     to_request(std::move(spec)));
 }
 
 void connection::deallocate(const m::region_handle& region, timeout t,
                             callback<void> done) const {
-  bridge_.request<m::ok_atom>(endpoint_.balancer, resolve(t, request_deadline()),
+  bridge_.request<m::ok_atom>(endpoint_.balancer, resolve(t, endpoint_.request_timeout),
                               to_void(std::move(done)), m::deallocate_atom::value, region);
 }
 
 void connection::touch(const m::region_handle& region, timeout t, callback<void> done) const {
-  bridge_.request<m::ok_atom>(endpoint_.balancer, resolve(t, request_deadline()),
+  bridge_.request<m::ok_atom>(endpoint_.balancer, resolve(t, endpoint_.request_timeout),
                               to_void(std::move(done)), m::touch_atom::value, region);
 }
 
@@ -106,7 +108,7 @@ void connection::allocate_batch(std::vector<allocation_spec> specs, timeout t,
   for (auto& spec : specs)
     batch.requests.push_back(to_request(std::move(spec)));
   bridge_.request<m::batch_allocation_response>(
-    endpoint_.balancer, resolve(t, request_deadline()),
+    endpoint_.balancer, resolve(t, endpoint_.request_timeout),
     mapped<m::batch_allocation_response>(
       std::move(done), [](m::batch_allocation_response r) { return std::move(r.regions); }),
     m::batch_allocate_atom::value, std::move(batch));
@@ -114,7 +116,7 @@ void connection::allocate_batch(std::vector<allocation_spec> specs, timeout t,
 
 void connection::deallocate_batch(std::vector<m::region_handle> regions, timeout t,
                                   callback<void> done) const {
-  bridge_.request<m::ok_atom>(endpoint_.balancer, resolve(t, request_deadline()),
+  bridge_.request<m::ok_atom>(endpoint_.balancer, resolve(t, endpoint_.request_timeout),
                               to_void(std::move(done)), m::batch_deallocate_atom::value,
                               m::batch_deallocation_request{std::move(regions)});
 }
@@ -122,21 +124,21 @@ void connection::deallocate_batch(std::vector<m::region_handle> regions, timeout
 void connection::sleep(std::int32_t level, std::vector<std::string> tags, timeout t,
                        callback<std::vector<m::transition_report>> done) const {
   bridge_.request<std::vector<m::transition_report>>(
-    endpoint_.balancer, resolve(t, transition_deadline()), std::move(done),
+    endpoint_.balancer, resolve(t, endpoint_.transition_timeout), std::move(done),
     m::sleep_all_atom::value, m::sleep_policy::at_level(level, std::move(tags)));
 }
 
 void connection::wake_up(std::vector<std::string> tags, timeout t,
                          callback<std::vector<m::transition_report>> done) const {
   bridge_.request<std::vector<m::transition_report>>(
-    endpoint_.balancer, resolve(t, transition_deadline()), std::move(done),
+    endpoint_.balancer, resolve(t, endpoint_.transition_timeout), std::move(done),
     m::wake_all_atom::value, std::move(tags));
 }
 
 void connection::is_sleeping(std::vector<std::string> tags, timeout t,
                              callback<bool> done) const {
   bridge_.request<m::balancer_status>(
-    endpoint_.balancer, resolve(t, request_deadline()),
+    endpoint_.balancer, resolve(t, endpoint_.request_timeout),
     mapped<m::balancer_status>(std::move(done),
                                [tags = std::move(tags)](const m::balancer_status& s) {
                                  return shows_sleeping(s, tags);
@@ -145,7 +147,7 @@ void connection::is_sleeping(std::vector<std::string> tags, timeout t,
 }
 
 void connection::statistics(timeout t, callback<m::cluster_statistics> done) const {
-  bridge_.request<m::cluster_statistics>(endpoint_.balancer, resolve(t, request_deadline()),
+  bridge_.request<m::cluster_statistics>(endpoint_.balancer, resolve(t, endpoint_.request_timeout),
                                          std::move(done), m::stats_atom::value);
 }
 
@@ -158,18 +160,18 @@ void connection::snapshot(std::int32_t device, timeout t,
     return;
   }
   bridge_.request<m::memory_snapshot>(endpoint_.allocators[device],
-                                      resolve(t, request_deadline()), std::move(done),
+                                      resolve(t, endpoint_.request_timeout), std::move(done),
                                       m::snapshot_atom::value);
 }
 
 void connection::status(timeout t, callback<m::balancer_status> done) const {
-  bridge_.request<m::balancer_status>(endpoint_.balancer, resolve(t, request_deadline()),
+  bridge_.request<m::balancer_status>(endpoint_.balancer, resolve(t, endpoint_.request_timeout),
                                       std::move(done), m::status_atom::value);
 }
 
 void connection::devices(timeout t, callback<std::vector<m::device_info>> done) const {
   bridge_.request<std::vector<m::device_info>>(endpoint_.balancer,
-                                               resolve(t, request_deadline()),
+                                               resolve(t, endpoint_.request_timeout),
                                                std::move(done), m::info_atom::value);
 }
 
@@ -183,7 +185,7 @@ void connection::subscribe(std::function<void(const m::pressure_event&)> on_even
   // The subscription owns the subscriber from here: if the monitor refuses, it dies.
   auto owned = std::make_shared<subscription>(subscriber);
   bridge_.request<m::ok_atom>(
-    endpoint_.monitor, resolve(t, request_deadline()),
+    endpoint_.monitor, resolve(t, endpoint_.request_timeout),
     [owned, done = std::move(done)](result<m::ok_atom> r) {
       if (r)
         done(std::move(*owned));

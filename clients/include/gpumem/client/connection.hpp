@@ -87,7 +87,9 @@ public:
                  std::int32_t device, timeout t, callback<subscription> done) const;
 
 private:
-  std::chrono::microseconds resolve(timeout t, std::chrono::milliseconds fallback) const;
+  /// The request's CAF timeout: none where the endpoint answers by `own` itself and
+  /// the call allows that long; else the call's (at least a microsecond).
+  caf::duration resolve(timeout t, std::chrono::milliseconds own) const;
 
   endpoint endpoint_;
   detail::bridge bridge_;

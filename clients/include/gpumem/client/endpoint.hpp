@@ -26,6 +26,12 @@ struct endpoint {
   /// answer, which names the device, arrives first.
   std::chrono::milliseconds request_timeout{5000};
   std::chrono::milliseconds transition_timeout{300000};
+  /// True where every handle answers each request by those deadlines itself (a runtime
+  /// in this process: the balancer keeps its own deadline table, the others answer at
+  /// once, and a dead actor's requests fail at once). Calls whose timeout is no
+  /// shorter then skip CAF's per-request timer, which costs several times the round
+  /// trip; the others (and every call to a remote node) carry their deadline.
+  bool answers_by_deadline = false;
 };
 
 /// The endpoint of a runtime in this process: anything with balancer(), allocators(),
@@ -40,6 +46,7 @@ endpoint local_endpoint(caf::actor_system& sys, const Runtime& rt) {
   e.monitor = rt.monitor();
   e.request_timeout = rt.config().balancer.request_timeout;
   e.transition_timeout = rt.config().balancer.transition_timeout;
+  e.answers_by_deadline = true;
   return e;
 }
 

@@ -16,6 +16,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/duration.hpp>
 #include <caf/event_based_actor.hpp>
 
 #include "gpumem/client/result.hpp"
@@ -43,7 +44,7 @@ using callback = std::function<void(result<T>)>;
 template <class R, class Handle, class... Ts>
 class request_job final : public job {
 public:
-  request_job(Handle dest, std::chrono::microseconds timeout, callback<R> done, Ts... xs)
+  request_job(Handle dest, caf::duration timeout, callback<R> done, Ts... xs)
     : dest_(std::move(dest)), timeout_(timeout), done_(std::move(done)),
       args_(std::move(xs)...) {}
 
@@ -56,7 +57,7 @@ public:
     auto me = std::static_pointer_cast<request_job>(shared_from_this());
     std::apply(
       [&](Ts&... xs) {
-        self->request(dest_, caf::duration{timeout_}, std::move(xs)...)
+        self->request(dest_, timeout_, std::move(xs)...)
           .then([me](R& r) { me->finish(result<R>{std::move(r)}); },
                 [me](caf::error& e) { me->finish(to_failure(e)); });
       },
@@ -70,7 +71,7 @@ private:
   }
 
   Handle dest_;
-  std::chrono::microseconds timeout_;
+  caf::duration timeout_;
   callback<R> done_;
   std::tuple<Ts...> args_;
 };
@@ -86,7 +87,7 @@ public:
   void submit(job_ptr j) const;
 
   template <class R, class Handle, class... Ts>
-  void request(const Handle& dest, std::chrono::microseconds timeout, callback<R> done,
+  void request(const Handle& dest, caf::duration timeout, callback<R> done,
                Ts... xs) const {
     submit(std::make_shared<request_job<R, Handle, Ts...>>(dest, timeout, std::move(done),
                                                            std::move(xs)...));
