@@ -97,7 +97,7 @@ TEST_CASE("blocking client: errors are values with the protocol's code and messa
   REQUIRE(a.ok());
   REQUIRE(c.deallocate(*a).ok());
   CHECK(code_of(c.deallocate(*a)) == gpumem_errc::double_free);
-  CHECK(code_of(c.touch(*a)) != gpumem_errc::timeout);
+  CHECK(code_of(c.touch(*a)) == gpumem_errc::unknown_region);
   auto made_up = *a;
   made_up.region += 1000;
   CHECK(code_of(c.deallocate(made_up)) == gpumem_errc::unknown_region);
@@ -155,7 +155,7 @@ TEST_CASE("blocking client: batches, statistics, snapshot, status, devices",
   CHECK((*devices)[0].backend == "host");
 
   REQUIRE(c.deallocate_batch(*batch).ok());
-  CHECK(code_of(c.deallocate_batch(*batch)) != gpumem_errc::timeout);
+  CHECK(code_of(c.deallocate_batch(*batch)) == gpumem_errc::double_free);
   auto empty = c.statistics();
   REQUIRE(empty.ok());
   CHECK(empty->total.total.allocated.current == 0);
