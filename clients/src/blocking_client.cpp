@@ -40,12 +40,7 @@ result<m::region_handle> blocking_client::allocate(std::uint64_t size, std::stri
 }
 
 result<m::region_handle> blocking_client::allocate(allocation_spec spec, timeout t) const {
-  auto request = to_request(std::move(spec));  // the scope is read on this thread
-  spec.tag = request.tag;
-  spec.size = request.size;
-  spec.how = request.how;
-  spec.alignment = request.alignment;
-  spec.device = request.device_hint;
+  // connection::allocate runs on this thread before the wait: it reads this thread's scope.
   return wait_for<m::region_handle>(t.value_or(connection_.request_deadline()), [&](auto done) {
     connection_.allocate(std::move(spec), t, std::move(done));
   });
