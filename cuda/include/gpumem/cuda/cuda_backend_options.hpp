@@ -9,7 +9,7 @@ namespace gpumem::cuda {
 struct cuda_backend_options {
   /// The driver library; empty: $GPUMEM_CUDA_LIBRARY if set (a driver stand-in, or a
   /// driver outside the loader's path), else libcuda.so.1.
-  std::string library;
+  std::string library = {};
   /// Grant every peer device that can access it read-write access too (set_access),
   /// as PyTorch's expandable segments do; off: only the owning device.
   bool peer_access = false;
