@@ -47,10 +47,12 @@
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/cuda/host_backend.hpp"
 #include "gpumem/messages/all.hpp"
+#include "bench_sizes.hpp"
 #include "ok_or_skip.hpp"
 
 namespace {
 
+using gpumem::bench::bench_sizes;
 namespace gm = gpumem::messages;
 namespace core = gpumem::core;
 using gpumem::KiB;
@@ -65,17 +67,6 @@ constexpr std::uint64_t batches_per_iteration = 16;  // BM_ActorBatchAlloc
 /// What a client that arms CAF's clock for each request waits (BM_ActorAllocFreeTimed).
 constexpr auto client_timeout = std::chrono::seconds(30);
 
-const std::vector<std::uint64_t>& bench_sizes() {
-  static const std::vector<std::uint64_t> sizes = [] {
-    std::vector<std::uint64_t> s(4096);
-    std::mt19937_64 random(20261126);
-    std::uniform_int_distribution<std::uint64_t> size(256, 16 * KiB);
-    for (auto& x : s)
-      x = size(random);
-    return s;
-  }();
-  return sizes;
-}
 
 // -- the driver actor ----------------------------------------------------------------
 

@@ -136,6 +136,12 @@ public:
     print_time_ratio(out, "ActorBatchAlloc", "EngineAllocFreeDirect", 0);
     // And against the same batch's work done on the engine directly.
     print_time_ratio(out, "ActorBatchAlloc", "EngineBatchDirect");
+    // The clients from outside the actor system (argument: threads, or coroutines)
+    // against an event-based actor's round trips and the engine called directly.
+    print_time_ratio(out, "BlockingClientAllocFree", "ActorAllocFree", 0);
+    print_time_ratio(out, "BlockingClientAllocFree", "EngineAllocFreeDirect", 0);
+    print_time_ratio(out, "AsioClientAllocFree", "ActorAllocFree", 0);
+    print_time_ratio(out, "AsioClientAllocFree", "EngineAllocFreeDirect", 0);
   }
 
 private:
@@ -184,7 +190,11 @@ private:
     // With repetitions, the mean stands for the size (it comes after the single runs).
     if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "mean")
       return;
-    const std::string& args = run.run_name.args;
+    // A benchmark run from several threads (Threads(n)) is recorded by its count.
+    const std::string args = !run.run_name.args.empty() ? run.run_name.args
+                             : run.run_name.threads.starts_with("threads:")
+                               ? run.run_name.threads.substr(8)
+                               : std::string{};
     std::uint64_t arg = 0;
     const auto parsed = std::from_chars(args.data(), args.data() + args.size(), arg);
     // A benchmark without an argument is recorded as argument 0.

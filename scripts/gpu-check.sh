@@ -7,11 +7,11 @@
 #       script into BUNDLE_DIR.
 #   gpu-check.sh run BUNDLE_DIR OUT_DIR
 #       Runs the CUDA conformance tests, the CUDA backend tests, the benchmarks and the
-#       demo from the bundle. Each step's output goes to OUT_DIR/<step>.txt and its exit
+#       demo from the bundle, and PyTorch on gpumem where the machine has PyTorch. Each step's output goes to OUT_DIR/<step>.txt and its exit
 #       code to OUT_DIR/summary.txt; every step runs even if one fails, and the script
 #       exits non-zero if any did. A step that skips CUDA (exit 77: no driver or no
 #       GPU) fails the check: the point is that CUDA ran. The step limits add up to
-#       420 s (7 minutes), the most it can take.
+#       540 s (9 minutes), the most it can take.
 set -euo pipefail
 
 usage() {
@@ -31,9 +31,10 @@ bundle() {
   mkdir -p "$dest/bin" "$dest/lib"
 
   local bins=() f
-  for f in "$build"/tests/gpumem_*tests* "$build/bench/gpumem_bench" "$build/tools/gpumem/gpumem"; do
+  for f in "$build"/tests/gpumem_*tests* "$build/bench/gpumem_bench" "$build/tools/gpumem/gpumem" \
+           "$build/clients/libgpumem.so"; do
     [[ $f == *cuda_standin* ]] && continue  # the driver stand-in's tests stay here
-    [[ -f $f && -x $f ]] && bins+=("$f")
+    [[ -f $f && ( -x $f || $f == *.so ) ]] && bins+=("$f")
   done
   if ((${#bins[@]} == 0)); then
     echo "no executables found under $build" >&2
@@ -63,6 +64,16 @@ bundle() {
       ldd "$bin" | grep 'not found' >&2
     fi
   done
+
+  # The Python package and the PyTorch check beside libgpumem.so, where it exists.
+  local src
+  src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  if [[ -f $dest/bin/libgpumem.so && -d $src/python/gpumem ]]; then
+    mkdir -p "$dest/python"
+    cp -r "$src/python/gpumem" "$dest/python/"
+    cp "$src/tests/gpu/torch_sleep_wake.py" "$dest/bin/"
+    echo "python: gpumem, torch_sleep_wake.py"
+  fi
 
   cp "${BASH_SOURCE[0]}" "$dest/gpu-check.sh"
   chmod +x "$dest/gpu-check.sh"
@@ -141,6 +152,15 @@ run() {
     run_step device_demo 30 "$bin/gpumem" device-demo --backend cuda
   else
     missing demo "$bin/gpumem" optional
+  fi
+
+  # PyTorch through gpumem's allocator hooks, where the machine has PyTorch (77: it
+  # has not; optional, since the bundle cannot carry PyTorch).
+  if [[ -f $bin/torch_sleep_wake.py ]] && python3 -c "import torch" 2>/dev/null; then
+    PYTHONPATH="$bundle_dir/python" GPUMEM_LIBRARY="$bin/libgpumem.so" \
+      run_step torch 120 python3 "$bin/torch_sleep_wake.py"
+  else
+    missing torch "(PyTorch or the Python package)" optional
   fi
 
   echo "=== summary"

@@ -1,0 +1,35 @@
+#include "gpumem/client/subscription.hpp"
+
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+namespace gpumem::client {
+
+subscription& subscription::operator=(subscription&& other) noexcept {
+  if (this != &other) {
+    cancel();
+    subscriber_ = std::move(other.subscriber_);
+    other.subscriber_ = messages::pressure_subscriber_actor{};
+  }
+  return *this;
+}
+
+void subscription::cancel() {
+  if (subscriber_) {
+    caf::anon_send_exit(subscriber_, caf::exit_reason::user_shutdown);
+    subscriber_ = messages::pressure_subscriber_actor{};
+  }
+}
+
+messages::pressure_subscriber_actor
+spawn_subscriber(caf::actor_system& sys,
+                 std::function<void(const messages::pressure_event&)> on_event) {
+  return sys.spawn([on_event = std::move(on_event)](
+                     messages::pressure_subscriber_actor::pointer)
+                     -> messages::pressure_subscriber_actor::behavior_type {
+    return {[on_event](const messages::pressure_event& e) { on_event(e); }};
+  });
+}
+
+} // namespace gpumem::client
