@@ -6,6 +6,16 @@
 
 namespace gpumem::client {
 
+namespace {
+
+messages::pressure_subscriber_actor::behavior_type
+subscriber(messages::pressure_subscriber_actor::pointer,
+           std::function<void(const messages::pressure_event&)> on_event) {
+  return {[on_event = std::move(on_event)](const messages::pressure_event& e) { on_event(e); }};
+}
+
+} // namespace
+
 subscription& subscription::operator=(subscription&& other) noexcept {
   if (this != &other) {
     cancel();
@@ -25,11 +35,9 @@ void subscription::cancel() {
 messages::pressure_subscriber_actor
 spawn_subscriber(caf::actor_system& sys,
                  std::function<void(const messages::pressure_event&)> on_event) {
-  return sys.spawn([on_event = std::move(on_event)](
-                     messages::pressure_subscriber_actor::pointer)
-                     -> messages::pressure_subscriber_actor::behavior_type {
-    return {[on_event](const messages::pressure_event& e) { on_event(e); }};
-  });
+  // The callback travels as a spawn argument: CAF 0.17 spawns an argument-less
+  // function actor through a null argument tuple, which UBSan reports.
+  return sys.spawn(subscriber, std::move(on_event));
 }
 
 } // namespace gpumem::client
