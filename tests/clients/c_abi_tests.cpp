@@ -286,6 +286,23 @@ TEST_CASE("C ABI: attached to a runtime a C++ host started", "[c_abi][attach]") 
   REQUIRE(stats.ok());
   CHECK(stats->total.total.allocated.current >= 8192);
   REQUIRE(gpumem_free(p) == GPUMEM_OK);
+
+  // The library keeps its own client code: the host's C++ scope is not the C one's.
+  auto tagged = [&](const std::string& tag) {
+    auto s = host.statistics();
+    REQUIRE(s.ok());
+    for (const auto& t : s->total.tags)
+      if (t.tag == tag)
+        return t.grid.allocated.current;
+    return std::int64_t{0};
+  };
+  {
+    auto scope = host.scope("kv_cache");
+    REQUIRE(gpumem_malloc(4096, 0, nullptr, &p) == GPUMEM_OK);
+    CHECK(tagged("default") >= 4096);
+    CHECK(tagged("kv_cache") == 0);
+    REQUIRE(gpumem_free(p) == GPUMEM_OK);
+  }
   REQUIRE(gpumem_stop() == GPUMEM_OK);  // detaches; the host's runtime runs on
   CHECK(host.allocate(4096).ok());
 }

@@ -1,3 +1,6 @@
+// The serving day, step by step: what `gpumem demo` does to the runtime and what it
+// expects back. How it checks, measures and reports lives in demo/.
+
 #include "serving_demo.hpp"
 
 #include <caf/all.hpp>
@@ -5,19 +8,23 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <cstring>
+#include <cstdio>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "demo/allocator_probe.hpp"
+#include "demo/burst_client.hpp"
+#include "demo/checks.hpp"
+#include "demo/outside_memory.hpp"
+#include "demo/pressure_log.hpp"
+#include "demo/report.hpp"
+#include "demo/weight_io.hpp"
 #include "gpumem/actors/runtime.hpp"
 #include "gpumem/actors/runtime_config.hpp"
 #include "gpumem/cuda/byte_units.hpp"
@@ -29,285 +36,8 @@ namespace gpumem::tool {
 namespace {
 
 using namespace gpumem::messages;
+using namespace gpumem::tool::demo;
 using namespace std::chrono_literals;
-
-std::string mib(std::uint64_t bytes) { return format_bytes(static_cast<std::size_t>(bytes)); }
-
-// -- the closing report --------------------------------------------------------------
-
-struct step_line {
-  std::string step;
-  double seconds = 0;
-  std::uint64_t bytes = 0;  // 0: no bandwidth
-  std::string note;
-};
-
-struct demo_context {
-  caf::actor_system& sys;
-  actors::runtime& rt;
-  std::chrono::milliseconds timeout{30000};
-  int failures = 0;
-  std::vector<step_line> report;
-
-  demo_context(caf::actor_system& s, actors::runtime& r) : sys(s), rt(r) {}
-
-  void fail(const std::string& what) {
-    ++failures;
-    spdlog::error("CHECK FAILED: {}", what);
-  }
-
-  /// A blocking request; the value, or nullopt after logging the error as a failure.
-  template <class T, class Handle, class... Ts>
-  std::optional<T> ask(const Handle& to, const char* what, Ts&&... xs) {
-    caf::scoped_actor self{sys};
-    std::optional<T> value;
-    std::string error;
-    self->request(to, caf::duration{timeout}, std::forward<Ts>(xs)...)
-      .receive([&](T& x) { value = std::move(x); },
-               [&](caf::error& e) { error = sys.render(e); });
-    if (!value)
-      fail(std::string(what) + ": " + error);
-    return value;
-  }
-};
-
-// -- the pressure printer ------------------------------------------------------------
-
-struct event_log {
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::vector<pressure_event> events;
-
-  std::size_t size() {
-    std::lock_guard<std::mutex> guard(mutex);
-    return events.size();
-  }
-  /// Waits until an event of `device` reaching `level` arrives at index >= `from`.
-  bool wait_for(std::int32_t device, pressure_level level, std::size_t from,
-                std::chrono::milliseconds limit) {
-    std::unique_lock<std::mutex> lock(mutex);
-    return changed.wait_for(lock, limit, [&] {
-      for (auto i = from; i < events.size(); ++i)
-        if (events[i].device == device && events[i].level == level)
-          return true;
-      return false;
-    });
-  }
-};
-
-pressure_subscriber_actor::behavior_type pressure_printer(pressure_subscriber_actor::pointer,
-                                                          std::shared_ptr<event_log> log) {
-  return {[log](const pressure_event& e) {
-    double used = e.total_bytes > 0
-                    ? 1.0 - static_cast<double>(e.available_bytes) / static_cast<double>(e.total_bytes)
-                    : 0.0;
-    spdlog::info("  [monitor] device {}: pressure {} -> {} ({:.1f}% used, {} available of {})",
-                 e.device, to_string(e.previous), to_string(e.level), used * 100,
-                 mib(e.available_bytes), mib(e.total_bytes));
-    std::lock_guard<std::mutex> guard(log->mutex);
-    log->events.push_back(e);
-    log->changed.notify_all();
-  }};
-}
-
-// -- weights: fill and verify ----------------------------------------------------------
-
-std::uint64_t checksum(const std::byte* data, std::size_t size) {
-  std::uint64_t hash = 0xcbf29ce484222325ull;
-  const auto* words = reinterpret_cast<const std::uint64_t*>(data);
-  for (std::size_t i = 0; i < size / sizeof(std::uint64_t); ++i) {
-    hash ^= words[i];
-    hash *= 0x100000001b3ull;
-  }
-  for (std::size_t i = size / sizeof(std::uint64_t) * sizeof(std::uint64_t); i < size; ++i) {
-    hash ^= static_cast<std::uint64_t>(data[i]);
-    hash *= 0x100000001b3ull;
-  }
-  return hash;
-}
-
-void fill_pattern(std::byte* data, std::size_t size, std::uint64_t seed) {
-  std::uint64_t x = seed | 1;
-  std::size_t words = size / sizeof(std::uint64_t);
-  auto* w = reinterpret_cast<std::uint64_t*>(data);
-  for (std::size_t i = 0; i < words; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    w[i] = x;
-  }
-  for (std::size_t i = words * sizeof(std::uint64_t); i < size; ++i)
-    data[i] = static_cast<std::byte>(i);
-}
-
-struct weight_tensor {
-  region_handle handle;
-  std::uint64_t seed = 0;
-  std::uint64_t sum = 0;
-};
-
-/// Device memory as host bytes: on the host backend the address is the pointer;
-/// elsewhere through a pinned staging buffer and the backend's copies.
-class weight_io {
-public:
-  weight_io(cuda::device_backend& backend, std::size_t largest) : backend_(backend) {
-    host_ = backend.name() == "host";
-    if (!host_) {
-      auto pinned = backend.allocate_pinned(largest);
-      if (pinned)
-        staging_ = std::move(pinned).value();
-    }
-  }
-  bool direct() const { return host_; }
-  bool usable() const { return host_ || !staging_.empty(); }
-
-  /// Fills the region with the tensor's pattern; its checksum, or nullopt.
-  std::optional<std::uint64_t> fill(const weight_tensor& t) {
-    auto size = static_cast<std::size_t>(t.handle.requested);
-    if (host_) {
-      auto* p = reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(t.handle.address));
-      fill_pattern(p, size, t.seed);
-      return checksum(p, size);
-    }
-    fill_pattern(staging_.data(), size, t.seed);
-    auto sum = checksum(staging_.data(), size);
-    auto copy = backend_.copy_to_device_async(t.handle.device, t.handle.address, staging_.data(), size);
-    if (!copy || !(*copy)->wait())
-      return std::nullopt;
-    return sum;
-  }
-
-  /// The checksum of what the region holds now, or nullopt.
-  std::optional<std::uint64_t> read(const weight_tensor& t) {
-    auto size = static_cast<std::size_t>(t.handle.requested);
-    if (host_)
-      return checksum(reinterpret_cast<const std::byte*>(static_cast<std::uintptr_t>(t.handle.address)),
-                      size);
-    std::memset(staging_.data(), 0, size);
-    auto copy = backend_.copy_to_host_async(t.handle.device, staging_.data(), t.handle.address, size);
-    if (!copy || !(*copy)->wait())
-      return std::nullopt;
-    return checksum(staging_.data(), size);
-  }
-
-private:
-  cuda::device_backend& backend_;
-  bool host_ = false;
-  cuda::pinned_buffer staging_;
-};
-
-// -- the burst's clients ---------------------------------------------------------------
-
-struct burst_totals {
-  std::mutex mutex;
-  std::vector<double> latencies_us;
-  std::uint64_t requests = 0;
-  std::uint64_t errors = 0;
-  std::string first_error;
-  std::vector<std::uint64_t> per_device;
-};
-
-struct client_state {
-  balancer_actor balancer;
-  caf::actor report_to;
-  std::shared_ptr<burst_totals> totals;
-  std::chrono::milliseconds timeout{30000};
-  std::size_t block_size = 2 * MiB;
-  int rounds_left = 0;
-  int blocks = 0;
-  int attempts = 0;
-  std::vector<region_handle> held;
-  std::vector<double> latencies_us;
-  std::uint64_t errors = 0;
-  std::string first_error;
-  std::vector<std::uint64_t> per_device;
-
-  void answered(clock_type::time_point start) { latencies_us.push_back(seconds_since(start) * 1e6); }
-  void failed(caf::event_based_actor* self, const caf::error& e) {
-    if (errors++ == 0)
-      first_error = self->system().render(e);
-  }
-};
-
-void client_round(caf::event_based_actor* self, std::shared_ptr<client_state> st);
-
-void client_free(caf::event_based_actor* self, std::shared_ptr<client_state> st) {
-  if (st->held.empty()) {
-    client_round(self, st);
-    return;
-  }
-  auto handle = st->held.back();
-  st->held.pop_back();
-  auto start = clock_type::now();
-  self->request(st->balancer, caf::duration{st->timeout}, deallocate_atom::value, handle)
-    .then(
-      [self, st, start](ok_atom) {
-        st->answered(start);
-        client_free(self, st);
-      },
-      [self, st, start](caf::error& e) {
-        st->answered(start);
-        st->failed(self, e);
-        client_free(self, st);
-      });
-}
-
-void client_allocate(caf::event_based_actor* self, std::shared_ptr<client_state> st) {
-  if (st->attempts == st->blocks) {
-    st->attempts = 0;
-    client_free(self, st);
-    return;
-  }
-  ++st->attempts;
-  allocation_request request;
-  request.size = st->block_size;
-  request.tag = "kv_cache";
-  auto start = clock_type::now();
-  self->request(st->balancer, caf::duration{st->timeout}, allocate_atom::value, request)
-    .then(
-      [self, st, start](region_handle& handle) {
-        st->answered(start);
-        auto d = static_cast<std::size_t>(std::max(handle.device, 0));
-        if (st->per_device.size() <= d)
-          st->per_device.resize(d + 1);
-        ++st->per_device[d];
-        st->held.push_back(std::move(handle));
-        client_allocate(self, st);
-      },
-      [self, st, start](caf::error& e) {
-        st->answered(start);
-        st->failed(self, e);
-        client_allocate(self, st);
-      });
-}
-
-void client_round(caf::event_based_actor* self, std::shared_ptr<client_state> st) {
-  if (st->rounds_left == 0) {
-    {
-      std::lock_guard<std::mutex> guard(st->totals->mutex);
-      auto& t = *st->totals;
-      t.latencies_us.insert(t.latencies_us.end(), st->latencies_us.begin(), st->latencies_us.end());
-      t.requests += st->latencies_us.size();
-      t.errors += st->errors;
-      if (t.first_error.empty())
-        t.first_error = st->first_error;
-      if (t.per_device.size() < st->per_device.size())
-        t.per_device.resize(st->per_device.size());
-      for (std::size_t d = 0; d < st->per_device.size(); ++d)
-        t.per_device[d] += st->per_device[d];
-    }
-    self->send(st->report_to, std::int32_t{1});
-    self->quit();
-    return;
-  }
-  --st->rounds_left;
-  client_allocate(self, st);
-}
-
-caf::behavior burst_client(caf::event_based_actor* self, std::shared_ptr<client_state> st) {
-  client_round(self, st);
-  return {[](std::int32_t) {}};  // only responses arrive
-}
 
 // -- the steps -------------------------------------------------------------------------
 
@@ -389,122 +119,22 @@ void serve_burst(demo_context& cx, const serving_options& o) {
   if (reported != o.clients)
     cx.fail(std::to_string(o.clients - reported) + " client(s) did not finish in time");
 
-  std::lock_guard<std::mutex> guard(totals->mutex);
-  auto& lat = totals->latencies_us;
-  std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) {
-    return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * lat.size()))];
-  };
-  double mean = 0;
-  for (auto x : lat)
-    mean += x;
-  mean = lat.empty() ? 0 : mean / static_cast<double>(lat.size());
-  std::string spread;
-  for (std::size_t d = 0; d < totals->per_device.size(); ++d)
-    spread += (d ? ", " : "") + std::string("device ") + std::to_string(d) + ": "
-              + std::to_string(totals->per_device[d]);
+  auto b = summarize(*totals);
   spdlog::info("step 2: {} requests in {:.1f} ms ({:.0f} requests/s), {} error(s); allocations {}",
-               totals->requests, s * 1e3, static_cast<double>(totals->requests) / s, totals->errors,
-               spread);
-  spdlog::info("step 2: latency mean {:.0f} us, p50 {:.0f} us, p99 {:.0f} us, max {:.0f} us", mean,
-               pct(0.50), pct(0.99), lat.empty() ? 0.0 : lat.back());
+               b.requests, s * 1e3, static_cast<double>(b.requests) / s, b.errors, b.spread);
+  spdlog::info("step 2: latency mean {:.0f} us, p50 {:.0f} us, p99 {:.0f} us, max {:.0f} us",
+               b.mean_us, b.p50_us, b.p99_us, b.max_us);
   auto expected = static_cast<std::uint64_t>(o.clients) * o.rounds * o.blocks * 2;
-  if (totals->errors > 0)
-    cx.fail(std::to_string(totals->errors) + " burst request(s) failed; first: " + totals->first_error);
-  if (totals->requests != expected)
-    cx.fail("the burst answered " + std::to_string(totals->requests) + " requests, expected "
+  if (b.errors > 0)
+    cx.fail(std::to_string(b.errors) + " burst request(s) failed; first: " + b.first_error);
+  if (b.requests != expected)
+    cx.fail("the burst answered " + std::to_string(b.requests) + " requests, expected "
             + std::to_string(expected));
   char note[160];
   std::snprintf(note, sizeof note, "%llu requests, %llu errors, p50 %.0f us, p99 %.0f us",
-                static_cast<unsigned long long>(totals->requests),
-                static_cast<unsigned long long>(totals->errors), pct(0.5), pct(0.99));
+                static_cast<unsigned long long>(b.requests),
+                static_cast<unsigned long long>(b.errors), b.p50_us, b.p99_us);
   cx.report.push_back({"2 serve KV burst", s, 0, note});
-}
-
-double used_fraction(cuda::device_backend& backend, int device) {
-  auto m = backend.memory(device);
-  if (!m || m->total == 0)
-    return 0;
-  return 1.0 - static_cast<double>(m->free) / static_cast<double>(m->total);
-}
-
-/// Takes chunks on `device` straight from the backend until `target` of it is used.
-std::uint64_t take_until(cuda::device_backend& backend, int device, double target,
-                         std::size_t granularity, std::vector<cuda::chunk_handle>& taken) {
-  std::uint64_t bytes = 0;
-  while (true) {
-    auto m = backend.memory(device);
-    if (!m || m->total == 0)
-      break;
-    auto want_used = static_cast<std::size_t>(target * static_cast<double>(m->total));
-    auto used = m->total - m->free;
-    if (used >= want_used)
-      break;
-    auto piece = std::min<std::size_t>(32 * MiB, cuda::round_up(want_used - used, granularity));
-    piece = std::min(piece, m->free / granularity * granularity);
-    if (piece == 0)
-      break;
-    auto chunk = backend.create_chunk(device, piece);
-    if (!chunk)
-      break;
-    taken.push_back(*chunk);
-    bytes += piece;
-  }
-  return bytes;
-}
-
-std::uint64_t give_back(cuda::device_backend& backend, std::vector<cuda::chunk_handle>& taken) {
-  std::uint64_t n = taken.size();
-  for (auto c : taken)
-    (void)backend.release_chunk(c);
-  taken.clear();
-  return n;
-}
-
-struct allocator_counters {
-  std::uint64_t trims = 0, defragmentations = 0, bytes_trimmed = 0, reserved = 0, cached = 0;
-};
-
-allocator_counters counters_of(demo_context& cx, int device) {
-  allocator_counters c;
-  auto s = cx.ask<statistics>(cx.rt.allocators()[static_cast<std::size_t>(device)], "stats",
-                              stats_atom::value);
-  if (s) {
-    c.trims = s->trims;
-    c.defragmentations = s->defragmentations;
-    c.bytes_trimmed = s->bytes_trimmed;
-    c.reserved = static_cast<std::uint64_t>(s->total.reserved.current);
-    c.cached = static_cast<std::uint64_t>(s->total.cached.current);
-  }
-  return c;
-}
-
-std::optional<device_status> status_of(demo_context& cx, int device) {
-  return cx.ask<device_status>(cx.rt.allocators()[static_cast<std::size_t>(device)], "status",
-                               status_atom::value);
-}
-
-/// Polls `sample()` until `done` holds of it; the last sample, or nullopt on timeout.
-/// The allocators react asynchronously, so the demo waits for what it reports.
-template <class Sample, class Done>
-auto wait_until(std::chrono::milliseconds limit, Sample sample, Done done)
-  -> std::optional<typename std::invoke_result_t<Sample>::value_type> {
-  auto deadline = clock_type::now() + limit;
-  while (clock_type::now() < deadline) {
-    auto s = sample();
-    if (!s)
-      return std::nullopt;
-    if (done(*s))
-      return s;
-    std::this_thread::sleep_for(5ms);
-  }
-  return std::nullopt;
-}
-
-template <class Done>
-std::optional<device_status> wait_status(demo_context& cx, int device,
-                                         std::chrono::milliseconds limit, Done done) {
-  return wait_until(limit, [&] { return status_of(cx, device); }, done);
 }
 
 /// KV cache held on device 0 through the pressure episode: what critical offloads to
@@ -842,20 +472,7 @@ int run_serving_demo(const serving_options& options) {
     rt.reset();
   }  // ~actor_system
 
-  spdlog::info("report ({:.2f} s in all)", seconds_since(day_start));
-  for (const auto& r : report) {
-    if (r.bytes > 0)
-      spdlog::info("  {:<26} {:9.1f} ms {:>10} {:7.2f} GiB/s  {}", r.step, r.seconds * 1e3, mib(r.bytes),
-                   gib_per_second(r.bytes, r.seconds), r.note);
-    else
-      spdlog::info("  {:<26} {:9.1f} ms {:>10} {:>13}  {}", r.step, r.seconds * 1e3, "", "", r.note);
-  }
-  if (failures > 0) {
-    spdlog::error("serving day FAILED: {} check(s) failed", failures);
-    return 1;
-  }
-  spdlog::info("serving day passed: weights intact at their addresses after sleep and wake");
-  return 0;
+  return demo::print_report(report, seconds_since(day_start), failures);
 }
 
 } // namespace gpumem::tool

@@ -27,6 +27,14 @@
 #include <stddef.h>
 #include <sys/types.h> /* ssize_t */
 
+/* The library is built with hidden visibility and a version script (gpumem.map):
+ * the functions marked GPUMEM_API are all it exports. */
+#if defined(__GNUC__)
+#define GPUMEM_API __attribute__((visibility("default")))
+#else
+#define GPUMEM_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -69,25 +77,29 @@ enum gpumem_status {
  * (see config/gpumem.conf for every option); "" starts one with the defaults. No file
  * is read unless named. GPUMEM_START_FAILED names the option that was refused
  * ("--help" and "--dump-config" print their text and start nothing). */
-int gpumem_start(const char* options);
+GPUMEM_API int gpumem_start(const char* options);
 
 /* Starts the process's runtime from a TOML config file (config/gpumem.conf's form). */
-int gpumem_start_from_file(const char* path);
+GPUMEM_API int gpumem_start_from_file(const char* path);
 
 /* Uses a runtime a C++ host started in this process: `endpoint` points to a
  * gpumem::client::endpoint (gpumem/client/endpoint.hpp, local_endpoint()), whose
- * actor system must outlive gpumem_stop(). */
-int gpumem_attach(const void* endpoint);
+ * actor system must outlive gpumem_stop(). The library reads that C++ object in
+ * place, so the host is built from the same gpumem headers and against the same
+ * libcaf_core as the library. The library keeps its own copy of gpumem's client code
+ * (nothing but this header's functions is exported): tag scopes a host opens with
+ * a C++ client's scope() do not reach gpumem_malloc; gpumem_push_tag does. */
+GPUMEM_API int gpumem_attach(const void* endpoint);
 
 /* Stops the runtime gpumem_start* started (every region it held is gone), or forgets
  * the one gpumem_attach named (which keeps running). GPUMEM_NOT_STARTED if none. */
-int gpumem_stop(void);
+GPUMEM_API int gpumem_stop(void);
 
 /* 1 when a runtime is started or attached, else 0. */
-int gpumem_is_started(void);
+GPUMEM_API int gpumem_is_started(void);
 
 /* The number of devices the runtime manages, in *count. */
-int gpumem_device_count(int* count);
+GPUMEM_API int gpumem_device_count(int* count);
 
 /* -- memory ---------------------------------------------------------------------- */
 
@@ -95,20 +107,20 @@ int gpumem_device_count(int* count);
  * the calling thread's innermost scope, else "default"; "": GPUMEM_INVALID_TAG);
  * the address in *ptr. While its tag sleeps, an allocation waits for the wake (the
  * runtime's while-asleep = "queue") or is refused ("reject"). */
-int gpumem_malloc(size_t size, int device, const char* tag, void** ptr);
+GPUMEM_API int gpumem_malloc(size_t size, int device, const char* tag, void** ptr);
 
 /* Frees what gpumem_malloc returned. NULL, an unknown pointer and a second free are
  * errors (GPUMEM_INVALID_ARGUMENT, GPUMEM_UNKNOWN_REGION, GPUMEM_DOUBLE_FREE) that
  * change nothing. */
-int gpumem_free(void* ptr);
+GPUMEM_API int gpumem_free(void* ptr);
 
 /* Opens a tag scope on the calling thread: allocations that name no tag get `tag`
  * until the matching gpumem_pop_tag. Scopes nest. NULL: GPUMEM_INVALID_ARGUMENT;
  * "": GPUMEM_INVALID_TAG. */
-int gpumem_push_tag(const char* tag);
+GPUMEM_API int gpumem_push_tag(const char* tag);
 
 /* Closes the calling thread's innermost scope; GPUMEM_NO_TAG_SCOPE if none is open. */
-int gpumem_pop_tag(void);
+GPUMEM_API int gpumem_pop_tag(void);
 
 /* -- sleep and wake -------------------------------------------------------------- */
 
@@ -117,13 +129,13 @@ int gpumem_pop_tag(void);
  * level 0 discards everything not named as a backup (none here). Addresses stay
  * reserved: after a wake every pointer is valid again, and backed-up bytes are back.
  * Work queued on any stream before the call finishes before memory is released. */
-int gpumem_sleep(int level, const char* const* tags, size_t count);
+GPUMEM_API int gpumem_sleep(int level, const char* const* tags, size_t count);
 
 /* Wakes `tags` (count 0: every sleeping tag, weights first) on every device. */
-int gpumem_wake_up(const char* const* tags, size_t count);
+GPUMEM_API int gpumem_wake_up(const char* const* tags, size_t count);
 
 /* *sleeping = 1 when any of `tags` (count 0: anything) sleeps on any device. */
-int gpumem_is_sleeping(const char* const* tags, size_t count, int* sleeping);
+GPUMEM_API int gpumem_is_sleeping(const char* const* tags, size_t count, int* sleeping);
 
 /* -- observation ----------------------------------------------------------------- */
 
@@ -131,18 +143,18 @@ int gpumem_is_sleeping(const char* const* tags, size_t count, int* sleeping);
  * gpumem_string_free): {"total": {...}, "devices": [{...}, ...]}, each with the
  * allocated/requested/active/reserved/cached grid (current, peak, allocated, freed)
  * in total and per tag. */
-int gpumem_statistics_json(char** json);
+GPUMEM_API int gpumem_statistics_json(char** json);
 
 /* Every device's memory snapshot as JSON in *json (free it with gpumem_string_free):
  * {"devices": [<docs/snapshot.md's document>, ...]} in device order. */
-int gpumem_snapshot_json(char** json);
+GPUMEM_API int gpumem_snapshot_json(char** json);
 
 /* Frees a string gpumem returned; NULL is ignored. */
-void gpumem_string_free(char* text);
+GPUMEM_API void gpumem_string_free(char* text);
 
 /* The calling thread's last failed call's message ("" if none failed yet). Valid
  * until the thread's next failing call. */
-const char* gpumem_last_error(void);
+GPUMEM_API const char* gpumem_last_error(void);
 
 /* -- PyTorch's CUDAPluggableAllocator ---------------------------------------------
  * torch.cuda.memory.CUDAPluggableAllocator("libgpumem.so", "gpumem_torch_malloc",
@@ -152,8 +164,8 @@ const char* gpumem_last_error(void);
  * Streams above). malloc returns NULL on failure (PyTorch then raises its
  * OutOfMemoryError); free of an unknown pointer does nothing. Either leaves its
  * error for gpumem_last_error(). */
-void* gpumem_torch_malloc(ssize_t size, int device, void* stream);
-void gpumem_torch_free(void* ptr, ssize_t size, int device, void* stream);
+GPUMEM_API void* gpumem_torch_malloc(ssize_t size, int device, void* stream);
+GPUMEM_API void gpumem_torch_free(void* ptr, ssize_t size, int device, void* stream);
 
 #ifdef __cplusplus
 }
