@@ -1,4 +1,5 @@
-// GET /metrics: the runtime in Prometheus's text format (0.0.4). Written by hand
+// GET /metrics: the runtime in Prometheus's text format (0.0.4), one family per
+// measure with its device and tag labels. Written by hand
 // (prometheus_text.hpp): the format is a few lines of text, the values come from one
 // scrape of the runtime, and a registry library would add a dependency and a second
 // copy of every value without adding anything the scrape needs.
@@ -8,13 +9,7 @@
 // (exposed as summaries without quantiles: _sum and _count) and the last and slowest
 // pressure response (gauges), not the durations of single transitions.
 
-#include <map>
-#include <variant>
-
-#include <utility>  // before Boost.Asio (Boost 1.74 + GCC 12)
-
-#include <boost/asio/use_awaitable.hpp>
-
+#include "metrics_scrape.hpp"
 #include "prometheus_text.hpp"
 #include "routes.hpp"
 
@@ -22,57 +17,8 @@ namespace gpumem::control {
 
 namespace asio = boost::asio;
 namespace m = messages;
-using nlohmann::json;
 
 namespace {
-
-/// One scrape: what the runtime answers, and the bytes held in host memory for each
-/// device and tag (from the snapshots of devices where something sleeps).
-struct scrape {
-  m::cluster_statistics stats;
-  m::balancer_status status;
-  std::vector<m::device_info> devices;
-  std::map<std::int32_t, std::map<std::string, std::uint64_t>> backed_up;
-};
-
-/// Sums the `requested` bytes of each tag's regions whose bytes wait in host memory.
-std::map<std::string, std::uint64_t> backed_up_by_tag(const std::string& snapshot_json) {
-  std::map<std::string, std::uint64_t> bytes;
-  auto doc = json::parse(snapshot_json, nullptr, false);
-  if (doc.is_discarded() || !doc.contains("regions"))
-    return bytes;
-  for (const auto& r : doc["regions"])
-    if (r.value("state", "") == "backed_up")
-      bytes[r.value("tag", "")] += r.value("requested", std::uint64_t{0});
-  return bytes;
-}
-
-asio::awaitable<std::variant<scrape, reply>> take_scrape(service& svc) {
-  scrape s;
-  auto stats = co_await svc.memory.async_statistics(asio::use_awaitable);
-  if (!stats)
-    co_return failure_reply(stats.error());
-  auto status = co_await svc.memory.async_status(asio::use_awaitable);
-  if (!status)
-    co_return failure_reply(status.error());
-  auto devices = co_await svc.memory.async_devices(asio::use_awaitable);
-  if (!devices)
-    co_return failure_reply(devices.error());
-  s.stats = std::move(stats).value();
-  s.status = std::move(status).value();
-  s.devices = std::move(devices).value();
-  // A snapshot lists every region: taken only where a tag sleeps, since only there
-  // can bytes be backed up.
-  for (const auto& d : s.status.devices) {
-    if (d.asleep_tags.empty())
-      continue;
-    auto snapshot = co_await svc.memory.async_snapshot(d.device, asio::use_awaitable);
-    if (!snapshot)
-      co_return failure_reply(snapshot.error());
-    s.backed_up[d.device] = backed_up_by_tag(snapshot->json);
-  }
-  co_return s;
-}
 
 std::string device_label(std::int32_t device) { return std::to_string(device); }
 
@@ -262,10 +208,10 @@ void device_gauges(prometheus_text& out, const scrape& s) {
 
 asio::awaitable<reply> metrics_route(service& svc, const request& req) {
   req.params.allow_only({});
-  auto scraped = co_await take_scrape(svc);
-  if (auto* failed = std::get_if<reply>(&scraped))
-    co_return std::move(*failed);
-  const auto& s = std::get<scrape>(scraped);
+  auto scraped = co_await take_scrape(svc.memory);
+  if (!scraped)
+    co_return failure_reply(scraped.error());
+  const auto& s = *scraped;
   prometheus_text out;
   tag_families(out, s);
   device_counters(out, s);
