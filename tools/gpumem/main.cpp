@@ -17,8 +17,10 @@
 #include <tuple>
 #include <vector>
 
+#include "ctl.hpp"
 #include "device_demo.hpp"
 #include "gpumem/actors/runtime_config.hpp"
+#include "gpumem/control/server_options.hpp"
 #include "serve.hpp"
 #include "serving_demo.hpp"
 #include "replay/replayer.hpp"
@@ -250,6 +252,33 @@ int main(int argc, char* argv[]) {
   runtime_flags serve_runtime;
   serve_runtime.add(serve);
 
+  auto& ctl = *app.add_subcommand(
+    "ctl", "the control plane of a running gpumem serve, over HTTP: prints the answer's JSON; exits 0 when "
+           "done, 1 when the server refused or failed, 2 on bad usage, 3 when no answer came");
+  gpumem::tool::ctl_options controlling;
+  controlling.url = "http://" + gpumem::control::server_options{}.listen;
+  long ctl_timeout = static_cast<long>(controlling.timeout.count());
+  ctl.add_option("--url", controlling.url, "where gpumem serve listens")->capture_default_str();
+  ctl.add_option("--timeout", ctl_timeout, "seconds to wait for the answer")->capture_default_str();
+  ctl.require_subcommand(1);
+  ctl.fallthrough();  // --url and --timeout after the command too
+  ctl.add_subcommand("status", "every device: state, pressure, memory, tags asleep");
+  ctl.add_subcommand("stats", "the statistics grid by device and tag");
+  ctl.add_subcommand("snapshot", "one device's snapshot (docs/snapshot.md)")
+    ->add_option("--device", controlling.device, "the device")->required()->check(CLI::NonNegativeNumber);
+  auto& ctl_sleep = *ctl.add_subcommand("sleep", "puts tags to sleep on every device (vLLM's levels)");
+  ctl_sleep.add_option("--level", controlling.level,
+                       "1: back up weights, discard the rest; 2: discard everything; 0: back up everything")
+    ->capture_default_str()->check(CLI::Range(0, 2));
+  ctl_sleep.add_option("--tags", controlling.tags, "only these tags (default: every tag)")->delimiter(',');
+  ctl.add_subcommand("wake", "wakes sleeping tags on every device")
+    ->add_option("--tags", controlling.tags, "only these tags (default: every sleeping tag)")->delimiter(',');
+  for (const auto& [name, what] : {std::pair{"trim", "returns cached free segments to the devices"},
+                                   std::pair{"defragment", "trims and releases the free tails of live segments"}})
+    ctl.add_subcommand(name, what)
+      ->add_option("--device", controlling.device, "only this device (default: each in turn)")
+      ->check(CLI::NonNegativeNumber);
+
   auto& device = *app.add_subcommand(
     "device-demo", "the device layer end to end on every device: reserve, map, write, back up, unmap "
                    "and release, map again at the same address, restore, verify, report");
@@ -333,6 +362,11 @@ int main(int argc, char* argv[]) {
         serving_http.allocations.push_back(tagged_size(text));
       serving_http.runtime_args = serve_runtime.args(serve, {}, false);
       return gpumem::tool::run_serve(serving_http);
+    }
+    if (ctl.parsed()) {
+      controlling.command = ctl.get_subcommands().front()->get_name();
+      controlling.timeout = std::chrono::seconds{in_range(ctl_timeout, "--timeout", 1, 86400)};
+      return gpumem::tool::run_ctl(controlling);
     }
     if (device.parsed()) {
       pass_through(device, false);
