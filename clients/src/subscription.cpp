@@ -22,14 +22,22 @@ void subscription::cancel() {
   }
 }
 
+namespace {
+
+// The callback is a spawn argument rather than a capture: CAF 0.17.6 spawns a function
+// without arguments through a null tuple pointer it dereferences (UBSan reports it).
+messages::pressure_subscriber_actor::behavior_type
+subscriber(messages::pressure_subscriber_actor::pointer,
+           std::function<void(const messages::pressure_event&)> on_event) {
+  return {[on_event = std::move(on_event)](const messages::pressure_event& e) { on_event(e); }};
+}
+
+} // namespace
+
 messages::pressure_subscriber_actor
 spawn_subscriber(caf::actor_system& sys,
                  std::function<void(const messages::pressure_event&)> on_event) {
-  return sys.spawn([on_event = std::move(on_event)](
-                     messages::pressure_subscriber_actor::pointer)
-                     -> messages::pressure_subscriber_actor::behavior_type {
-    return {[on_event](const messages::pressure_event& e) { on_event(e); }};
-  });
+  return sys.spawn(subscriber, std::move(on_event));
 }
 
 } // namespace gpumem::client

@@ -34,6 +34,27 @@ inline caf::actor_system_config& with_protocol(caf::actor_system_config& cfg) {
   return cfg;
 }
 
+/// Keeps every request and never answers. A class: CAF 0.17.6 spawns a function
+/// without arguments through a null pointer it dereferences (UBSan reports it).
+class silent_actor final : public caf::event_based_actor {
+public:
+  using caf::event_based_actor::event_based_actor;
+
+  caf::behavior make_behavior() override {
+    set_default_handler([this](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
+      kept_.push_back(make_response_promise());
+      return caf::delegated<caf::message>{};
+    });
+    return {[](std::int8_t) {}};
+  }
+
+  // The promises name this actor: dropped at exit, or they would keep it alive.
+  void on_exit() override { kept_.clear(); }
+
+private:
+  std::vector<caf::response_promise> kept_;
+};
+
 struct client_fixture {
   caf::actor_system_config cfg;
   caf::actor_system sys;
@@ -53,15 +74,7 @@ struct client_fixture {
   /// An endpoint whose balancer, monitor and allocators keep every request and never
   /// answer.
   client::endpoint silent_endpoint() {
-    auto silent = sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
-      auto kept = std::make_shared<std::vector<caf::response_promise>>();
-      self->set_default_handler(
-        [kept](caf::scheduled_actor* s, caf::message_view&) -> caf::result<caf::message> {
-          kept->push_back(static_cast<caf::local_actor*>(s)->make_response_promise());
-          return caf::delegated<caf::message>{};
-        });
-      return {[](std::int8_t) {}};
-    });
+    auto silent = sys.spawn<silent_actor>();
     silent_actors.push_back(silent);
     client::endpoint e;
     e.system = &sys;
