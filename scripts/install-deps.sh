@@ -16,6 +16,7 @@ packages=(
   nlohmann-json3-dev        # snapshots and reports as JSON
   libtomlplusplus-dev       # the config file (TOML, with source positions)
   libcli11-dev              # the gpumem command's subcommands and their --help
+  curl                      # the tests of gpumem serve drive it as a real HTTP client
   clang-14 libclang-rt-14-dev  # the fuzz preset: clang++-14 and libFuzzer
 )
 

@@ -283,8 +283,17 @@ std::vector<option> make_table() {
     integer("gpumem.request-timeout-ms", FIELD(balancer.request_timeout), 1, 3'600'000,
             "timeout of every request to another actor (a dead remote peer gets no error in CAF 0.17, only this)"),
     choice("gpumem.log-level", FIELD(log_level), log_level_names, "log level (spdlog)"),
-    text("gpumem.control.listen", FIELD(control_listen), "\"host:port\" (port 0: any free one) or \"\" (none)",
-         listen_address, "address the HTTP control plane listens on"),
+
+    text("gpumem.control.listen", FIELD(control.listen), "\"host:port\" (port 0: any free one) or \"\" (none)",
+         listen_address, "address the HTTP control plane (gpumem serve) listens on; keep it on loopback unless the network is trusted, since its routes put devices to sleep without credentials"),
+    integer("gpumem.control.read-timeout-ms", FIELD(control.read_timeout), 1, 3'600'000,
+            "a request must arrive in full within this, or its connection is closed (also the idle time of a kept-alive connection)"),
+    integer("gpumem.control.write-timeout-ms", FIELD(control.write_timeout), 1, 3'600'000,
+            "an answer must be taken by the client within this, or its connection is closed"),
+    bytes("gpumem.control.body-limit", FIELD(control.body_limit), "a byte size",
+          "largest request body read; a larger one is answered 413 and changes nothing"),
+    integer("gpumem.control.max-connections", FIELD(control.max_connections), 1, 65'536,
+            "connections served at once; one more is answered 503 and closed"),
 
     integer("gpumem.host.devices", FIELD(host.devices), 1, 64, "number of emulated devices"),
     bytes("gpumem.host.capacity", FIELD(host.capacity), "a byte size, a non-zero multiple of granularity",
@@ -374,7 +383,8 @@ const std::vector<std::pair<std::string, std::string>>& groups() {
   static const std::vector<std::pair<std::string, std::string>> list{
     {"gpumem", "The runtime."},
     {"gpumem.host", "The host backend's emulated devices (backend host, or auto where no GPU is found)."},
-    {"gpumem.cuda", "The CUDA driver backend (backend cuda, or auto where a GPU is found)."},
+    {"gpumem.control", "The HTTP control plane (gpumem serve): vLLM- and SGLang-compatible sleep and wake, "
+                       "status, statistics, snapshots and Prometheus metrics."},
     {"gpumem.cuda", "The CUDA driver backend (backend cuda, or auto where a GPU is found)."},
     {"gpumem.engine", "One engine per device lays out its memory. Multiples of the granularity are checked "
                       "against gpumem.host.granularity for the host backend, CUDA's 2 MiB otherwise."},

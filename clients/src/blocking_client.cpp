@@ -77,6 +77,13 @@ blocking_client::sleep(std::int32_t level, std::vector<std::string> tags, timeou
     [&](auto done) { connection_.sleep(level, std::move(tags), t, std::move(done)); });
 }
 
+result<std::vector<m::transition_report>> blocking_client::sleep(m::sleep_policy policy,
+                                                                 timeout t) const {
+  return wait_for<std::vector<m::transition_report>>(
+    t.value_or(connection_.transition_deadline()),
+    [&](auto done) { connection_.sleep(std::move(policy), t, std::move(done)); });
+}
+
 result<std::vector<m::transition_report>> blocking_client::wake_up(std::vector<std::string> tags,
                                                                    timeout t) const {
   return wait_for<std::vector<m::transition_report>>(
@@ -100,6 +107,17 @@ result<m::memory_snapshot> blocking_client::snapshot(std::int32_t device, timeou
   return wait_for<m::memory_snapshot>(
     t.value_or(connection_.request_deadline()),
     [&](auto done) { connection_.snapshot(device, t, std::move(done)); });
+}
+
+result<m::trim_report> blocking_client::trim(std::int32_t device, timeout t) const {
+  return wait_for<m::trim_report>(t.value_or(connection_.request_deadline()),
+                                  [&](auto done) { connection_.trim(device, t, std::move(done)); });
+}
+
+result<m::defragment_report> blocking_client::defragment(std::int32_t device, timeout t) const {
+  return wait_for<m::defragment_report>(
+    t.value_or(connection_.request_deadline()),
+    [&](auto done) { connection_.defragment(device, t, std::move(done)); });
 }
 
 result<m::balancer_status> blocking_client::status(timeout t) const {

@@ -83,6 +83,10 @@ caf::duration connection::resolve(timeout t, milliseconds own) const {
   // A zero or negative timeout still asks: the request then times out at once.
   return caf::duration{std::max(microseconds{1}, microseconds{limit})};
 }
+
+caf::duration connection::bounded(timeout t, milliseconds own) const {
+  return caf::duration{std::max(microseconds{1}, microseconds{t.value_or(with_grace(own))})};
+}
 void connection::allocate(allocation_spec spec, timeout t,
                           callback<m::region_handle> done) const {
   bridge_.request<m::region_handle>(endpoint_.balancer, resolve(t, endpoint_.request_timeout),
@@ -123,9 +127,14 @@ void connection::deallocate_batch(std::vector<m::region_handle> regions, timeout
 
 void connection::sleep(std::int32_t level, std::vector<std::string> tags, timeout t,
                        callback<std::vector<m::transition_report>> done) const {
+  sleep(m::sleep_policy::at_level(level, std::move(tags)), t, std::move(done));
+}
+
+void connection::sleep(m::sleep_policy policy, timeout t,
+                       callback<std::vector<m::transition_report>> done) const {
   bridge_.request<std::vector<m::transition_report>>(
     endpoint_.balancer, resolve(t, endpoint_.transition_timeout), std::move(done),
-    m::sleep_all_atom::value, m::sleep_policy::at_level(level, std::move(tags)));
+    m::sleep_all_atom::value, std::move(policy));
 }
 
 void connection::wake_up(std::vector<std::string> tags, timeout t,
@@ -151,17 +160,35 @@ void connection::statistics(timeout t, callback<m::cluster_statistics> done) con
                                          std::move(done), m::stats_atom::value);
 }
 
-void connection::snapshot(std::int32_t device, timeout t,
-                          callback<m::memory_snapshot> done) const {
-  if (device < 0 || static_cast<std::size_t>(device) >= endpoint_.allocators.size()) {
-    done(failure{m::gpumem_errc::unknown_device,
+template <class T>
+const m::device_allocator_actor* connection::allocator(std::int32_t device,
+                                                       callback<T>& done) const {
+  if (device >= 0 && static_cast<std::size_t>(device) < endpoint_.allocators.size())
+    return &endpoint_.allocators[static_cast<std::size_t>(device)];
+  done(failure{m::gpumem_errc::unknown_device,
                "no device " + std::to_string(device) + " (this runtime has "
                  + std::to_string(endpoint_.allocators.size()) + ")"});
-    return;
-  }
-  bridge_.request<m::memory_snapshot>(endpoint_.allocators[device],
-                                      resolve(t, endpoint_.request_timeout), std::move(done),
-                                      m::snapshot_atom::value);
+  return nullptr;
+}
+
+void connection::snapshot(std::int32_t device, timeout t,
+                          callback<m::memory_snapshot> done) const {
+  if (const auto* to = allocator(device, done))
+    bridge_.request<m::memory_snapshot>(*to, resolve(t, endpoint_.request_timeout),
+                                        std::move(done), m::snapshot_atom::value);
+}
+
+void connection::trim(std::int32_t device, timeout t, callback<m::trim_report> done) const {
+  if (const auto* to = allocator(device, done))
+    bridge_.request<m::trim_report>(*to, bounded(t, endpoint_.request_timeout), std::move(done),
+                                    m::trim_atom::value);
+}
+
+void connection::defragment(std::int32_t device, timeout t,
+                            callback<m::defragment_report> done) const {
+  if (const auto* to = allocator(device, done))
+    bridge_.request<m::defragment_report>(*to, bounded(t, endpoint_.request_timeout),
+                                          std::move(done), m::defragment_atom::value);
 }
 
 void connection::status(timeout t, callback<m::balancer_status> done) const {

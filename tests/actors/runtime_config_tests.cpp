@@ -434,20 +434,34 @@ TEST_CASE("an error says where the value came from", "[config]") {
           "above gpumem.pressure.warning 0.5");
 }
 
-TEST_CASE("the control plane's listen address", "[config]") {
+TEST_CASE("the control plane's options", "[config]") {
   auto defaults = load({});
   REQUIRE(defaults.ok());
-  CHECK(defaults->control_listen.empty());  // no control plane unless asked
-  auto given = load({"--gpumem.control.listen=127.0.0.1:8080"});
+  CHECK(defaults->control.listen == "127.0.0.1:9470");  // loopback unless asked
+  CHECK(defaults->control.read_timeout == std::chrono::milliseconds{10000});
+  CHECK(defaults->control.body_limit == 64 * KiB);
+  auto given = load({"--gpumem.control.listen=0.0.0.0:8080", "--gpumem.control.read-timeout-ms=250",
+                     "--gpumem.control.write-timeout-ms=500", "--gpumem.control.body-limit=1M",
+                     "--gpumem.control.max-connections=2"});
   REQUIRE(given.ok());
-  CHECK(given->control_listen == "127.0.0.1:8080");
+  CHECK(given->control.listen == "0.0.0.0:8080");
+  CHECK(given->control.read_timeout == std::chrono::milliseconds{250});
+  CHECK(given->control.write_timeout == std::chrono::milliseconds{500});
+  CHECK(given->control.body_limit == 1 * MiB);
+  CHECK(given->control.max_connections == 2);
+  auto none = load({"--gpumem.control.listen="});
+  REQUIRE(none.ok());
+  CHECK(none->control.listen.empty());
   auto file = load_ini("[gpumem.control]\nlisten = \"[::1]:0\"\n");
   REQUIRE(file.ok());
-  CHECK(file->control_listen == "[::1]:0");
+  CHECK(file->control.listen == "[::1]:0");
   REFUSED(load({"--gpumem.control.listen=8080"}), "gpumem.control.listen",
           R"(expected "host:port" (port 0: any free one) or "" (none), got 8080 (command line)");
   REFUSED(load({"--gpumem.control.listen=localhost:65536"}), "gpumem.control.listen");
   REFUSED(load_ini("[gpumem.control]\nlisten = \":80\"\n"), "gpumem.control.listen", "line 2");
+  REFUSED(load({"--gpumem.control.read-timeout-ms=0"}), "gpumem.control.read-timeout-ms");
+  REFUSED(load({"--gpumem.control.max-connections=0"}), "gpumem.control.max-connections");
+  REFUSED(load({"--gpumem.control.body-limit=lots"}), "gpumem.control.body-limit");
 }
 
 TEST_CASE("the CUDA backend's options", "[config]") {

@@ -201,6 +201,52 @@ TEST_CASE("blocking client: sleep keeps the weights' bytes, wake brings them bac
   CHECK(c.deallocate(*kv).ok());
 }
 
+TEST_CASE("blocking client: a level-0 sleep keeps exactly the tags it is told to",
+          "[clients][blocking][sleep]") {
+  test::client_fixture fx;
+  blocking_client c{fx.endpoint()};
+  auto kv = c.allocate(2 * MiB, "kv_cache");
+  auto scratch = c.allocate(2 * MiB, "scratch");
+  REQUIRE(kv.ok());
+  REQUIRE(scratch.ok());
+  test::fill_pattern(kv->address, kv->requested, 3);
+
+  auto slept = c.sleep(messages::sleep_policy::backing_up({"kv_cache"}));
+  REQUIRE(slept.ok());
+  std::uint64_t backed_up = 0, discarded = 0;
+  for (const auto& r : *slept) {
+    backed_up += r.bytes_backed_up;
+    discarded += r.bytes_discarded;
+  }
+  CHECK(backed_up == kv->requested);
+  CHECK(discarded == scratch->requested);
+  REQUIRE(c.wake_up().ok());
+  CHECK(test::has_pattern(kv->address, kv->requested, 3));
+  CHECK(code_of(c.sleep(messages::sleep_policy::at_level(7))) == gpumem_errc::invalid_config);
+}
+
+TEST_CASE("blocking client: trim and defragment one device at a time",
+          "[clients][blocking]") {
+  test::client_fixture fx;
+  blocking_client c{fx.endpoint()};
+  auto big = c.allocate({8 * MiB, "kv_cache", messages::strategy::configured, 0, 0});
+  REQUIRE(big.ok());
+  REQUIRE(c.deallocate(*big).ok());  // its segment stays mapped as cache
+
+  auto trimmed = c.trim(0);
+  REQUIRE(trimmed.ok());
+  CHECK(trimmed->device == 0);
+  CHECK(trimmed->bytes_released >= 8 * MiB);
+  auto again = c.trim(0);
+  REQUIRE(again.ok());
+  CHECK(again->bytes_released == 0);
+  auto defragmented = c.defragment(1);
+  REQUIRE(defragmented.ok());
+  CHECK(defragmented->device == 1);
+  CHECK(code_of(c.trim(2)) == gpumem_errc::unknown_device);
+  CHECK(code_of(c.defragment(-1)) == gpumem_errc::unknown_device);
+}
+
 TEST_CASE("blocking client: pressure events reach a subscriber until it is cancelled",
           "[clients][blocking][pressure]") {
   test::client_fixture fx;

@@ -17,8 +17,11 @@
 #include <tuple>
 #include <vector>
 
+#include "ctl.hpp"
 #include "device_demo.hpp"
 #include "gpumem/actors/runtime_config.hpp"
+#include "gpumem/control/server_options.hpp"
+#include "serve.hpp"
 #include "serving_demo.hpp"
 #include "replay/replayer.hpp"
 #include "replay/trace_generator.hpp"
@@ -69,6 +72,69 @@ private:
   std::deque<std::string> texts_;
   std::vector<std::tuple<const CLI::Option*, std::string*, std::size_t*>> targets_;
 };
+
+// An argument no flag took: refused, except --caf.* options, which go to CAF.
+std::vector<std::string> pass_through(const CLI::App& command, bool caf_options) {
+  std::vector<std::string> passed;
+  for (const auto& arg : command.remaining()) {
+    if (caf_options && arg.rfind("--caf.", 0) == 0)
+      passed.push_back(arg);
+    else if (arg.rfind("-", 0) == 0)
+      throw std::invalid_argument("unknown option '" + arg.substr(0, arg.find('=')) + "'");
+    else
+      throw std::invalid_argument("unexpected argument '" + arg + "'");
+  }
+  return passed;
+}
+
+// The runtime's flags on a command that runs it: --config-file, --dump-config and every
+// option of its table (--gpumem.group.key=value), passed on to gpumem_config.
+class runtime_flags {
+public:
+  void add(CLI::App& command) {
+    command.add_option("--config-file", config_file_, "a TOML file like config/gpumem.conf (default ./gpumem.conf)");
+    command.add_flag("--dump-config", dump_, "print the configuration in effect as a documented file, and exit");
+    for (const auto& [flag, help] : gpumem::actors::option_flags())
+      command.add_option(flag, values_[flag], help)->group("Runtime options (config/gpumem.conf)");
+    command.allow_extras();
+  }
+
+  // The arguments for gpumem_config: `chosen` (the command's own flags) after the file
+  // and before the runtime options. The embedded default is the host backend
+  // (config/gpumem.conf's), whatever the built-in "auto" says, unless the command line
+  // or a named file chooses.
+  std::vector<std::string> args(const CLI::App& command, const std::vector<std::string>& chosen,
+                                bool backend_chosen) const {
+    auto out = pass_through(command, true);
+    if (!config_file_.empty())
+      out.push_back("--config-file=" + config_file_);
+    if (!backend_chosen && config_file_.empty() && command.count("--gpumem.backend") == 0)
+      out.push_back("--gpumem.backend=host");
+    out.insert(out.end(), chosen.begin(), chosen.end());
+    for (const auto& [flag, value] : values_)
+      if (command.count(flag) > 0)
+        out.push_back(flag + "=" + value);
+    if (dump_)
+      out.push_back("--dump-config");
+    return out;
+  }
+
+private:
+  std::string config_file_;
+  bool dump_ = false;
+  std::map<std::string, std::string> values_;
+};
+
+// "TAG=SIZE" for serve --allocate.
+std::pair<std::string, std::size_t> tagged_size(const std::string& text) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw std::invalid_argument("--allocate expects TAG=SIZE such as weights=64M, got '" + text + "'");
+  auto size = bytes(text.substr(eq + 1), "--allocate " + text.substr(0, eq));
+  if (size == 0)
+    throw std::invalid_argument("--allocate " + text + ": the size must be non-zero");
+  return {text.substr(0, eq), size};
+}
 
 // -- the commands, once their flags are parsed ----------------------------------------
 
@@ -134,20 +200,6 @@ int replay(const std::string& path, const gpumem::replay::replay_options& option
   return 0;
 }
 
-// An argument no flag took: refused, except --caf.* options, which go to CAF.
-std::vector<std::string> pass_through(const CLI::App& command, bool caf_options) {
-  std::vector<std::string> passed;
-  for (const auto& arg : command.remaining()) {
-    if (caf_options && arg.rfind("--caf.", 0) == 0)
-      passed.push_back(arg);
-    else if (arg.rfind("-", 0) == 0)
-      throw std::invalid_argument("unknown option '" + arg.substr(0, arg.find('=')) + "'");
-    else
-      throw std::invalid_argument("unexpected argument '" + arg + "'");
-  }
-  return passed;
-}
-
 } // namespace
 
 int main(int argc, char* argv[]) {
@@ -176,21 +228,56 @@ int main(int argc, char* argv[]) {
   long devices = host.devices;
   std::size_t capacity = host.capacity;
   long clients = serving.clients, rounds = serving.rounds, blocks = serving.blocks;
-  std::string config_file;
-  bool dump = false;
+  runtime_flags demo_runtime;
   demo.add_option("--backend", backend, "device backend: host (the embedded default), cuda or auto");
   demo.add_option("--devices", devices, "emulated devices on the host backend")->capture_default_str();
   sizes.add(demo, "--capacity", capacity, "memory of each emulated device");
   demo.add_option("--clients", clients, "concurrent KV-cache clients")->capture_default_str();
   demo.add_option("--rounds", rounds, "rounds per client")->capture_default_str();
   demo.add_option("--blocks", blocks, "2 MiB KV-cache blocks a client holds per round")->capture_default_str();
-  demo.add_option("--config-file", config_file, "a TOML file like config/gpumem.conf (default ./gpumem.conf)");
-  demo.add_flag("--dump-config", dump, "print the configuration in effect as a documented file, and exit");
-  // The runtime's options, from its option table.
-  std::map<std::string, std::string> runtime_values;
-  for (const auto& [flag, help] : gpumem::actors::option_flags())
-    demo.add_option(flag, runtime_values[flag], help)->group("Runtime options (config/gpumem.conf)");
-  demo.allow_extras();
+  demo_runtime.add(demo);
+
+  auto& serve = *app.add_subcommand(
+    "serve", "runs the runtime from the configuration and serves it over HTTP on gpumem.control.listen "
+             "until SIGINT or SIGTERM: vLLM's /sleep, /wake_up and /is_sleeping, SGLang's "
+             "/release_memory_occupation and /resume_memory_occupation, /v1/status, /v1/stats, "
+             "/v1/snapshot, /v1/trim, /v1/defragment, /healthz and Prometheus /metrics (docs/control.md)");
+  gpumem::tool::serve_options serving_http;
+  std::vector<std::string> held;
+  serve.add_option("--allocate", held,
+                   "TAG=SIZE: allocate a region at start and hold it, so that sleep and wake have memory "
+                   "to move without an engine (repeatable)");
+  serve.add_option("--port-file", serving_http.port_file,
+                   "write the port it listens on to this file once it listens (for port 0)");
+  runtime_flags serve_runtime;
+  serve_runtime.add(serve);
+
+  auto& ctl = *app.add_subcommand(
+    "ctl", "the control plane of a running gpumem serve, over HTTP: prints the answer's JSON; exits 0 when "
+           "done, 1 when the server refused or failed, 2 on bad usage, 3 when no answer came");
+  gpumem::tool::ctl_options controlling;
+  controlling.url = "http://" + gpumem::control::server_options{}.listen;
+  long ctl_timeout = static_cast<long>(controlling.timeout.count());
+  ctl.add_option("--url", controlling.url, "where gpumem serve listens")->capture_default_str();
+  ctl.add_option("--timeout", ctl_timeout, "seconds to wait for the answer")->capture_default_str();
+  ctl.require_subcommand(1);
+  ctl.fallthrough();  // --url and --timeout after the command too
+  ctl.add_subcommand("status", "every device: state, pressure, memory, tags asleep");
+  ctl.add_subcommand("stats", "the statistics grid by device and tag");
+  ctl.add_subcommand("snapshot", "one device's snapshot (docs/snapshot.md)")
+    ->add_option("--device", controlling.device, "the device")->required()->check(CLI::NonNegativeNumber);
+  auto& ctl_sleep = *ctl.add_subcommand("sleep", "puts tags to sleep on every device (vLLM's levels)");
+  ctl_sleep.add_option("--level", controlling.level,
+                       "1: back up weights, discard the rest; 2: discard everything; 0: back up everything")
+    ->capture_default_str()->check(CLI::Range(0, 2));
+  ctl_sleep.add_option("--tags", controlling.tags, "only these tags (default: every tag)")->delimiter(',');
+  ctl.add_subcommand("wake", "wakes sleeping tags on every device")
+    ->add_option("--tags", controlling.tags, "only these tags (default: every sleeping tag)")->delimiter(',');
+  for (const auto& [name, what] : {std::pair{"trim", "returns cached free segments to the devices"},
+                                   std::pair{"defragment", "trims and releases the free tails of live segments"}})
+    ctl.add_subcommand(name, what)
+      ->add_option("--device", controlling.device, "only this device (default: each in turn)")
+      ->check(CLI::NonNegativeNumber);
 
   auto& device = *app.add_subcommand(
     "device-demo", "the device layer end to end on every device: reserve, map, write, back up, unmap "
@@ -254,32 +341,32 @@ int main(int argc, char* argv[]) {
 
   try {
     if (demo.parsed()) {
-      serving.runtime_args = pass_through(demo, true);
-      if (!config_file.empty())
-        serving.runtime_args.push_back("--config-file=" + config_file);
+      std::vector<std::string> chosen;
       if (demo.count("--backend") > 0) {
         check_backend(backend);
-        serving.runtime_args.push_back("--gpumem.backend=" + backend);
-      } else if (config_file.empty() && demo.count("--gpumem.backend") == 0) {
-        // The embedded default is the host backend (config/gpumem.conf's), whatever the
-        // built-in "auto" says, unless the command line or a named file chooses.
-        serving.runtime_args.push_back("--gpumem.backend=host");
+        chosen.push_back("--gpumem.backend=" + backend);
       }
       sizes.apply();
       if (demo.count("--devices") > 0)
-        serving.runtime_args.push_back("--gpumem.host.devices="
-                                       + std::to_string(in_range(devices, "--devices", 1, 64)));
+        chosen.push_back("--gpumem.host.devices=" + std::to_string(in_range(devices, "--devices", 1, 64)));
       if (demo.count("--capacity") > 0)
-        serving.runtime_args.push_back("--gpumem.host.capacity=" + std::to_string(capacity));
-      for (const auto& [flag, value] : runtime_values)
-        if (demo.count(flag) > 0)
-          serving.runtime_args.push_back(flag + "=" + value);
-      if (dump)
-        serving.runtime_args.push_back("--dump-config");
+        chosen.push_back("--gpumem.host.capacity=" + std::to_string(capacity));
+      serving.runtime_args = demo_runtime.args(demo, chosen, demo.count("--backend") > 0);
       serving.clients = static_cast<int>(in_range(clients, "--clients", 1, 1024));
       serving.rounds = static_cast<int>(in_range(rounds, "--rounds", 1, 100000));
       serving.blocks = static_cast<int>(in_range(blocks, "--blocks", 1, 64));
       return gpumem::tool::run_serving_demo(serving);
+    }
+    if (serve.parsed()) {
+      for (const auto& text : held)
+        serving_http.allocations.push_back(tagged_size(text));
+      serving_http.runtime_args = serve_runtime.args(serve, {}, false);
+      return gpumem::tool::run_serve(serving_http);
+    }
+    if (ctl.parsed()) {
+      controlling.command = ctl.get_subcommands().front()->get_name();
+      controlling.timeout = std::chrono::seconds{in_range(ctl_timeout, "--timeout", 1, 86400)};
+      return gpumem::tool::run_ctl(controlling);
     }
     if (device.parsed()) {
       pass_through(device, false);

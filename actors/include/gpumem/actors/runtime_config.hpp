@@ -21,6 +21,7 @@
 #include "gpumem/actors/byte_size.hpp"
 #include "gpumem/actors/device_allocator.hpp"
 #include "gpumem/actors/pressure_monitor.hpp"
+#include "gpumem/control/server_options.hpp"
 #include "gpumem/core/engine_config.hpp"
 #include "gpumem/cuda/basic_result.hpp"
 #include "gpumem/cuda/cuda_backend_options.hpp"
@@ -62,8 +63,9 @@ struct runtime_config {
   balancer_options balancer;
   pressure_settings pressure;
   spdlog::level::level_enum log_level = spdlog::level::info;
-  /// Where the HTTP control plane listens, "host:port"; empty: nowhere.
-  std::string control_listen;
+  /// The HTTP control plane, for the host that serves it (gpumem serve); the
+  /// runtime itself starts no server.
+  control::server_options control;
 
   /// The engine settings for one device.
   core::engine_config engine_config_for(int device) const;

@@ -103,6 +103,16 @@ public:
       });
   }
 
+  /// void(result<std::vector<transition_report>>); level 0 backs up exactly
+  /// policy.backup_tags.
+  template <class Token>
+  auto async_sleep(messages::sleep_policy policy, Token&& token, timeout t = {}) {
+    return start<std::vector<messages::transition_report>>(
+      std::forward<Token>(token), [t, policy](const connection& c, auto done) mutable {
+        c.sleep(std::move(policy), t, std::move(done));
+      });
+  }
+
   /// void(result<std::vector<transition_report>>)
   template <class Token>
   auto async_wake_up(std::vector<std::string> tags, Token&& token, timeout t = {}) {
@@ -135,6 +145,22 @@ public:
     return start<messages::memory_snapshot>(
       std::forward<Token>(token),
       [t, device](const connection& c, auto done) { c.snapshot(device, t, std::move(done)); });
+  }
+
+  /// void(result<trim_report>)
+  template <class Token>
+  auto async_trim(std::int32_t device, Token&& token, timeout t = {}) {
+    return start<messages::trim_report>(
+      std::forward<Token>(token),
+      [t, device](const connection& c, auto done) { c.trim(device, t, std::move(done)); });
+  }
+
+  /// void(result<defragment_report>)
+  template <class Token>
+  auto async_defragment(std::int32_t device, Token&& token, timeout t = {}) {
+    return start<messages::defragment_report>(
+      std::forward<Token>(token),
+      [t, device](const connection& c, auto done) { c.defragment(device, t, std::move(done)); });
   }
 
   /// void(result<balancer_status>)

@@ -43,11 +43,18 @@ public:
   result<std::vector<messages::transition_report>> sleep(std::int32_t level,
                                                          std::vector<std::string> tags = {},
                                                          timeout t = {}) const;
+  /// As `policy` says (level 0 backs up exactly its backup_tags).
+  result<std::vector<messages::transition_report>> sleep(messages::sleep_policy policy,
+                                                         timeout t = {}) const;
   result<std::vector<messages::transition_report>> wake_up(std::vector<std::string> tags = {},
                                                            timeout t = {}) const;
   result<bool> is_sleeping(std::vector<std::string> tags = {}, timeout t = {}) const;
   result<messages::cluster_statistics> statistics(timeout t = {}) const;
   result<messages::memory_snapshot> snapshot(std::int32_t device, timeout t = {}) const;
+  /// Returns one device's wholly free cached segments to it.
+  result<messages::trim_report> trim(std::int32_t device, timeout t = {}) const;
+  /// Trims one device and releases the free tails of its live segments; moves nothing.
+  result<messages::defragment_report> defragment(std::int32_t device, timeout t = {}) const;
   result<messages::balancer_status> status(timeout t = {}) const;
   result<std::vector<messages::device_info>> devices(timeout t = {}) const;
   /// `on_event` runs on a CAF thread: keep it short and never call the client from it

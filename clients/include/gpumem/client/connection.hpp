@@ -69,6 +69,10 @@ public:
   /// messages::sleep_policy); one report per device.
   void sleep(std::int32_t level, std::vector<std::string> tags, timeout t,
              callback<std::vector<messages::transition_report>> done) const;
+  /// Sleeps as `policy` says on every device (level 0: backs up exactly its
+  /// backup_tags); one report per device.
+  void sleep(messages::sleep_policy policy, timeout t,
+             callback<std::vector<messages::transition_report>> done) const;
   /// Wakes `tags` (empty: every sleeping tag) on every device.
   void wake_up(std::vector<std::string> tags, timeout t,
                callback<std::vector<messages::transition_report>> done) const;
@@ -77,6 +81,11 @@ public:
   void statistics(timeout t, callback<messages::cluster_statistics> done) const;
   /// One device's snapshot (JSON, docs/snapshot.md).
   void snapshot(std::int32_t device, timeout t, callback<messages::memory_snapshot> done) const;
+  /// Returns one device's wholly free cached segments to it.
+  void trim(std::int32_t device, timeout t, callback<messages::trim_report> done) const;
+  /// Trims one device and releases the free tails of its live segments; moves nothing.
+  void defragment(std::int32_t device, timeout t,
+                  callback<messages::defragment_report> done) const;
   /// The balancer's state and every device's.
   void status(timeout t, callback<messages::balancer_status> done) const;
   /// What each device is and how much of it is free.
@@ -90,6 +99,13 @@ private:
   /// The request's CAF timeout: none where the endpoint answers by `own` itself and
   /// the call allows that long; else the call's (at least a microsecond).
   caf::duration resolve(timeout t, std::chrono::milliseconds own) const;
+  /// The call's timeout (default: `own` plus a quarter) as CAF's, always finite: for
+  /// requests that may wait in an allocator's queue behind a transition.
+  caf::duration bounded(timeout t, std::chrono::milliseconds own) const;
+  /// The allocator of `device`, or nullptr after completing `done` with unknown_device.
+  template <class T>
+  const messages::device_allocator_actor* allocator(std::int32_t device,
+                                                    callback<T>& done) const;
 
   endpoint endpoint_;
   detail::bridge bridge_;

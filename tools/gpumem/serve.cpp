@@ -1,0 +1,110 @@
+#include "serve.hpp"
+
+#include <utility>  // before Boost.Asio (Boost 1.74 + GCC 12)
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <caf/actor_system.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "gpumem/actors/runtime.hpp"
+#include "gpumem/actors/runtime_config.hpp"
+#include "gpumem/client/blocking_client.hpp"
+#include "gpumem/control/server.hpp"
+#include "gpumem/cuda/byte_units.hpp"
+#include "gpumem/messages/register.hpp"
+
+namespace gpumem::tool {
+
+namespace {
+
+/// Writes the port to `path` whole or not at all (a reader polling for the file never
+/// sees half of it).
+bool write_port_file(const std::string& path, unsigned port) {
+  auto partial = path + ".partial";
+  {
+    std::ofstream out(partial);
+    out << port << '\n';
+    if (!out.flush())
+      return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(partial, path, ec);
+  return !ec;
+}
+
+} // namespace
+
+int run_serve(const serve_options& options) {
+  actors::gpumem_config cfg;
+  messages::register_protocol(cfg);
+  auto parsed = cfg.parse_command_line(options.runtime_args);
+  if (!parsed)
+    throw std::invalid_argument(parsed.error().message);
+  if (*parsed == actors::gpumem_config::parse_outcome::exit)
+    return 0;
+  auto config = cfg.to_runtime_config();
+  if (!config)
+    throw std::invalid_argument(config.error().message);
+
+  caf::actor_system sys{cfg};
+  auto made = actors::runtime::create(sys, *config);
+  if (!made) {
+    spdlog::error("gpumem serve: cannot start the runtime: {}", made.error().to_string());
+    return 1;
+  }
+  auto rt = std::move(made).value();
+  spdlog::info("runtime: {}; {} device(s)", rt->backend_reason(), rt->devices().size());
+  auto endpoint = client::local_endpoint(sys, *rt);
+
+  // Held until the runtime stops; its shutdown releases them.
+  client::blocking_client memory{endpoint};
+  for (const auto& [tag, bytes] : options.allocations) {
+    auto region = memory.allocate(bytes, tag);
+    if (!region) {
+      spdlog::error("gpumem serve: --allocate {}={}: {}", tag, format_bytes(bytes),
+                    region.error().to_string());
+      return 1;
+    }
+    spdlog::info("holding {} of '{}' on device {} at {:#x}", format_bytes(bytes), tag,
+                 region->device, region->address);
+  }
+
+  boost::asio::io_context io;
+  auto served = control::server::start(io.get_executor(), endpoint, config->control);
+  if (!served) {
+    spdlog::error("gpumem serve: {}", served.error().to_string());
+    return 1;
+  }
+  auto& server = *served.value();
+  auto where = server.local_endpoint();
+  std::printf("gpumem serve: listening on http://%s:%u\n",
+              where.address().is_v6() ? ("[" + where.address().to_string() + "]").c_str()
+                                      : where.address().to_string().c_str(),
+              static_cast<unsigned>(where.port()));
+  std::fflush(stdout);
+  if (!options.port_file.empty() && !write_port_file(options.port_file, where.port())) {
+    spdlog::error("gpumem serve: cannot write the port to '{}'", options.port_file);
+    return 1;
+  }
+
+  boost::asio::signal_set signals{io, SIGINT, SIGTERM};
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec)
+      return;
+    spdlog::info("gpumem serve: signal {}: stopping (answers the runtime owes are awaited)",
+                 signal);
+    server.stop();
+  });
+  io.run();  // until stopped and every connection has ended
+  spdlog::info("gpumem serve: stopped");
+  return 0;
+}
+
+} // namespace gpumem::tool
