@@ -126,7 +126,7 @@ caf::expected<region_handle> do_allocate(device_allocator_state& st,
   auto r = st.engine->allocate(*converted);
   if (!r)
     return to_error(r.error());
-  return to_handle(*r, st.device);
+  return to_handle(*st.engine, *r, st.device);
 }
 
 caf::expected<batch_allocation_response>

@@ -106,14 +106,15 @@ messages::transition_kind to_message(core::transition_kind kind) noexcept {
                                               : messages::transition_kind::wake;
 }
 
-messages::region_handle to_handle(const core::region_info& region, std::int32_t device) {
+messages::region_handle to_handle(const core::engine& engine, const core::region_info& region,
+                                  std::int32_t device) {
   messages::region_handle result;
   result.device = device;
   result.region = region.id;
   result.address = static_cast<std::uint64_t>(region.address);
   result.size = region.size;
   result.requested = region.requested;
-  result.tag = region.tag;
+  result.tag = engine.tag_name(region.tag);
   return result;
 }
 

@@ -36,7 +36,9 @@ messages::strategy to_message(core::strategy how) noexcept;
 messages::device_state to_message(core::engine_state state) noexcept;
 messages::transition_kind to_message(core::transition_kind kind) noexcept;
 
-messages::region_handle to_handle(const core::region_info& region, std::int32_t device);
+/// The handle of a region of `engine` (which names its tag).
+messages::region_handle to_handle(const core::engine& engine, const core::region_info& region,
+                                  std::int32_t device);
 messages::transition_report to_message(const core::transition_report& report,
                                        std::int32_t device);
 messages::trim_report to_message(const core::trim_report& report, std::int32_t device);

@@ -171,7 +171,7 @@ allocation_log::allocation_log(std::ostream& out)
 }
 
 void allocation_log::record(log_action action, cuda::device_ptr pointer, std::size_t size,
-                            const std::string& tag) {
+                            std::string_view tag) {
   log_entry e;
   // Hashing the id gives a number that is stable for the thread's lifetime.
   e.thread = std::hash<std::thread::id>{}(std::this_thread::get_id());

@@ -6,6 +6,7 @@
 // neighbours at once.
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -17,20 +18,34 @@ namespace gpumem::core::detail {
 inline constexpr std::uint32_t no_block = 0xffffffffu;
 /// Every block size and address is a multiple of this.
 inline constexpr std::size_t block_unit = 256;
+/// A block's size is kept in 32 bits of units, so no block (and no arena, which holds
+/// every block) reaches this size.
+inline constexpr std::size_t max_block_bytes = (std::size_t{1} << 32) * block_unit;
 
-struct block {
+/// One block: 32 bytes, two to a cache line, since with many regions live the blocks
+/// are most of what an allocate and a free touch.
+class block {
+public:
   cuda::device_ptr address = 0;
-  std::size_t size = 0;
+  std::uint32_t segment = 0;
   std::uint32_t prev_in_segment = no_block;
   std::uint32_t next_in_segment = no_block;
-  std::uint32_t prev_free = no_block;
-  std::uint32_t next_free = no_block;
-  std::uint32_t segment = 0;
-  std::uint32_t owner = no_block;  // the region's slot while allocated
-  std::uint8_t fl = 0;             // the size class whose list holds it while free
-  std::uint8_t sl = 0;
-  bool free = false;
+
+  std::size_t size() const noexcept { return std::size_t{units_} * block_unit; }
+  bool free() const noexcept { return next_free_ != allocated; }
+  /// The region's slot while allocated (set by the owner after allocate_from).
+  std::uint32_t owner() const noexcept { return free() ? no_block : link_; }
+  void set_owner(std::uint32_t slot) noexcept { link_ = slot; }
+
+private:
+  friend class block_index;
+  static constexpr std::uint32_t allocated = 0xfffffffeu;  // next_free_ of an allocated block
+
+  std::uint32_t units_ = 0;
+  std::uint32_t link_ = no_block;        // free: the previous free block; else the owner
+  std::uint32_t next_free_ = allocated;  // free: the next free block (or no_block)
 };
+static_assert(sizeof(block) == 32);
 
 /// How find() chooses among free blocks.
 enum class fit_mode {
@@ -59,6 +74,8 @@ public:
   /// Cuts a free block that ends its segment to `new_size` bytes (0: drops it).
   void shrink_free_tail(std::uint32_t b, std::size_t new_size);
 
+  /// Starts loading block `b`, so that the cache miss overlaps other work.
+  void prefetch(std::uint32_t b) const { __builtin_prefetch(&blocks_[b]); }
   const block& at(std::uint32_t b) const { return blocks_[b]; }
   block& at(std::uint32_t b) { return blocks_[b]; }
   bool spans_segment(std::uint32_t b) const {
@@ -70,9 +87,18 @@ public:
 private:
   static constexpr int sl_bits = 4;
   static constexpr int sl_count = 1 << sl_bits;
-  static constexpr int fl_count = 58;
+  static constexpr int fl_count = 32 - sl_bits + 1;  // every 32-bit unit count has a class
 
-  static void size_class(std::size_t units, int& fl, int& sl);
+  static void size_class(std::size_t units, int& fl, int& sl) {
+    if (units < sl_count) {
+      fl = 0;
+      sl = static_cast<int>(units);
+      return;
+    }
+    int log2 = std::bit_width(units) - 1;
+    fl = log2 - sl_bits + 1;
+    sl = static_cast<int>((units >> (log2 - sl_bits)) & (sl_count - 1));
+  }
   /// Cuts block `b` after `head_size` bytes; returns the new block holding the rest
   /// (linked into the segment, not into a free list).
   std::uint32_t split(std::uint32_t b, std::size_t head_size);
@@ -83,8 +109,8 @@ private:
   void drop_block(std::uint32_t b);
 
   std::vector<block> blocks_;
-  std::vector<std::uint32_t> spare_;
-  std::uint64_t fl_bitmap_ = 0;
+  std::uint32_t spare_ = no_block;  // the first unused block; each names the next in next_in_segment
+  std::uint32_t fl_bitmap_ = 0;
   std::array<std::uint32_t, fl_count> sl_bitmap_{};
   std::array<std::array<std::uint32_t, sl_count>, fl_count> heads_;
   std::size_t free_bytes_ = 0;

@@ -55,6 +55,11 @@ engine_result<std::unique_ptr<engine>> engine::create(cuda::device_backend& back
   auto arena_size = config.arena_size != 0
                       ? config.arena_size
                       : cuda::round_up(2 * props->total_memory, props->granularity_minimum);
+  if (arena_size >= max_block_bytes)
+    return engine_error{engine_errc::invalid_config,
+                        "arena_size " + format_bytes(arena_size) + " must be below "
+                          + format_bytes(max_block_bytes)
+                          + " (block sizes are kept in 32 bits of 256-byte units)"};
   auto base = backend.reserve(config.device, arena_size, props->granularity_minimum);
   if (!base)
     return device_failure("reserving the " + format_bytes(arena_size) + " address arena",
@@ -115,10 +120,7 @@ bool engine::impl::unmap_handed_out(cuda::device_ptr address, std::size_t size) 
 
 // --- tags and accounting -----------------------------------------------------------------
 
-std::optional<std::uint32_t> engine::impl::find_tag(std::string_view name) const {
-  // Allocations come in runs of one tag: check the last one found before the map.
-  if (last_tag < tags.size() && tags[last_tag].name == name)
-    return last_tag;
+std::optional<std::uint32_t> engine::impl::find_tag_in_map(std::string_view name) const {
   auto it = tag_ids.find(name);
   if (it == tag_ids.end())
     return std::nullopt;
@@ -126,12 +128,12 @@ std::optional<std::uint32_t> engine::impl::find_tag(std::string_view name) const
   return it->second;
 }
 
-std::uint32_t engine::impl::tag_for(const std::string& name) {
+std::uint32_t engine::impl::tag_for(std::string_view name) {
   if (auto found = find_tag(name))
     return *found;
   auto id = static_cast<std::uint32_t>(tags.size());
   tag_record record;
-  record.name = name;
+  record.name = std::string(name);
   for (auto kind : {pool_kind::small, pool_kind::large, pool_kind::dedicated}) {
     record.pools[static_cast<int>(kind)] = static_cast<std::uint32_t>(pools.size());
     pools.emplace_back();
@@ -140,9 +142,9 @@ std::uint32_t engine::impl::tag_for(const std::string& name) {
   }
   record.packed = std::find(config.packed_tags.begin(), config.packed_tags.end(), name)
                   != config.packed_tags.end();
-  record.stats = &stats.tags[name];  // present in statistics from the start
+  record.stats = &stats.tags[record.name];  // present in statistics from the start
+  tag_ids.emplace(record.name, id);
   tags.push_back(std::move(record));
-  tag_ids.emplace(name, id);
   return id;
 }
 
@@ -151,33 +153,18 @@ void engine::impl::account(std::uint32_t tag, stat stat_grid::*field, std::int64
   (stats.total.*field).add(delta);
 }
 
-region_info engine::impl::describe(const region_fields& r) const {
+region_info engine::impl::describe(const region_record& r) {
   region_info out;
   out.id = r.id;
   out.address = r.address;
   out.size = r.size;
   out.requested = r.requested;
-  out.tag = tags[r.tag].name;
+  out.tag = r.tag;
   out.how = r.how;
   out.state = r.state;
   out.contents_defined = r.contents_defined;
   out.last_use_ns = r.last_use_ns;
   return out;
-}
-
-void engine::impl::account_region(std::uint32_t tag, const region_fields& r, std::int64_t sign) {
-  auto size = sign * static_cast<std::int64_t>(r.size);
-  auto requested = sign * static_cast<std::int64_t>(r.requested);
-  bool resident = r.state == region_state::resident;
-  auto apply = [&](stat_grid& g) {
-    g.allocated.add(size);
-    g.requested.add(requested);
-    if (resident)
-      g.active.add(size);
-    ++(sign > 0 ? g.allocations : g.frees);
-  };
-  apply(grid(tag));
-  apply(stats.total);
 }
 
 engine_state engine::impl::current_state() const {
@@ -199,7 +186,7 @@ engine_error engine::impl::out_of_memory(const allocation_request& request,
                                      + format_bytes(device->total)
                                  : "free memory unknown";
   return {engine_errc::out_of_memory,
-          "cannot allocate " + format_bytes(request.size) + " for tag '" + request.tag
+          "cannot allocate " + format_bytes(request.size) + " for tag '" + std::string(request.tag)
             + "' on device " + std::to_string(config.device) + ": requested "
             + format_bytes(request.size) + ", allocated "
             + format_bytes(static_cast<std::size_t>(stats.total.allocated.current))
@@ -208,8 +195,8 @@ engine_error engine::impl::out_of_memory(const allocation_request& request,
 }
 
 engine_result<region_info> engine::impl::allocate(const allocation_request& request) {
-  if (auto ok = usable("allocate"); !ok)
-    return ok.error();
+  if (lost) [[unlikely]]
+    return usable("allocate").error();
   if (request.size == 0)
     return engine_error{engine_errc::zero_size, "allocate: size must be non-zero"};
   if (request.size > props.total_memory)
@@ -231,10 +218,12 @@ engine_result<region_info> engine::impl::allocate(const allocation_request& requ
                         "allocate: a " + std::string(active->kind == transition_kind::sleep
                                                        ? "sleep" : "wake")
                           + " is in progress"};
+  // With many regions live, the indexes miss the cache: start loading them early.
+  regions.prefetch_insert();
   auto known = find_tag(request.tag);
   if (known && tags[*known].asleep)
     return engine_error{engine_errc::tag_asleep,
-                        "allocate: tag '" + request.tag + "' is asleep; wake it first"};
+                        "allocate: tag '" + std::string(request.tag) + "' is asleep; wake it first"};
   auto tag = known ? *known : tag_for(request.tag);
   auto size = cuda::round_up(request.size, block_unit);
   auto kind = request.how == strategy::dedicated ? pool_kind::dedicated
@@ -271,22 +260,27 @@ engine_result<region_info> engine::impl::allocate(const allocation_request& requ
     b = segments[*s].first_block;
   }
   auto& blocks = pools[p].blocks;
-  if (auto seg = blocks.at(b).segment; segments[seg].cached)
-    unmark_cached(seg);
+  // Only a block spanning its segment can lie in a cached (wholly free) segment.
+  if (blocks.spans_segment(b))
+    if (auto seg = blocks.at(b).segment; segments[seg].cached)
+      unmark_cached(seg);
+  regions.prefetch_address(blocks.at(b).address);  // (the address of the block found)
   b = blocks.allocate_from(b, size, alignment);
 
-  region_fields info;
-  info.address = blocks.at(b).address;
-  info.size = size;
-  info.requested = request.size;
-  info.tag = tag;
-  info.how = request.how;
-  info.last_use_ns = now_ns();
-  auto slot = regions.insert(info, p, b);
-  blocks.at(b).owner = slot;
+  region_record r;
+  r.address = blocks.at(b).address;
+  r.size = size;
+  r.requested = request.size;
+  r.last_use_ns = now_ns();
+  r.pool = p;
+  r.block = b;
+  r.tag = tag;
+  r.how = request.how;
+  auto slot = regions.insert(r);
+  blocks.at(b).set_owner(slot);
 
-  const auto& stored = regions.at(slot).info;
-  account_region(tag, stored, +1);
+  const auto& stored = regions.at(slot);
+  account_region(stored, +1);
   if (log)
     log->record(log_action::allocate, stored.address, stored.requested, request.tag);
   return describe(stored);
@@ -298,12 +292,13 @@ engine_result<void> engine::impl::free_slot(std::uint32_t slot) {
                         "deallocate: a sleep or wake is in progress"};
   auto& record = regions.at(slot);
   auto p = record.pool;
-  auto tag = pools[p].tag;
+  pools[p].blocks.prefetch(record.block);
+  regions.prefetch_address(record.address);
   if (record.backup != nullptr)
-    backups.release(record.info.requested);
-  account_region(tag, record.info, -1);
+    backups.release(record.requested);
+  account_region(record, -1);
   if (log)
-    log->record(log_action::free, record.info.address, record.info.requested, tags[tag].name);
+    log->record(log_action::free, record.address, record.requested, tags[record.tag].name);
 
   auto& blocks = pools[p].blocks;
   auto b = blocks.release(record.block);
@@ -358,13 +353,13 @@ engine_result<region_info> engine::region(region_id id) const {
     return engine_error{engine_errc::unknown_region,
                         "region " + std::to_string(id)
                           + (impl_->regions.issued(id) ? " was freed" : " does not exist")};
-  return impl_->describe(impl_->regions.at(*slot).info);
+  return impl_->describe(impl_->regions.at(*slot));
 }
 
 engine_result<region_info> engine::region_at(device_ptr address) const {
   const auto& s = *impl_;
   if (auto slot = s.regions.find_at(address))
-    return s.describe(s.regions.at(*slot).info);
+    return s.describe(s.regions.at(*slot));
   // Inside a region: find its segment, then walk that segment's blocks.
   auto it = s.segments_by_address.upper_bound(address);
   if (it != s.segments_by_address.begin()) {
@@ -373,9 +368,9 @@ engine_result<region_info> engine::region_at(device_ptr address) const {
       const auto& blocks = s.pools[seg.pool].blocks;
       for (auto b = seg.first_block; b != no_block; b = blocks.at(b).next_in_segment) {
         const auto& blk = blocks.at(b);
-        if (address >= blk.address && address < blk.address + blk.size) {
-          if (!blk.free)
-            return s.describe(s.regions.at(blk.owner).info);
+        if (address >= blk.address && address < blk.address + blk.size()) {
+          if (!blk.free())
+            return s.describe(s.regions.at(blk.owner()));
           break;
         }
       }
@@ -391,15 +386,15 @@ engine_result<void> engine::touch(region_id id) {
   if (!slot)
     return engine_error{engine_errc::unknown_region,
                         "touch: region " + std::to_string(id) + " is not live"};
-  impl_->regions.at(*slot).info.last_use_ns = now_ns();
+  impl_->regions.at(*slot).last_use_ns = now_ns();
   return {};
 }
 
 std::vector<region_info> engine::regions(const std::string& tag) const {
   std::vector<region_info> out;
   impl_->regions.for_each([&](std::uint32_t, const region_record& r) {
-    if (tag.empty() || impl_->tags[r.info.tag].name == tag)
-      out.push_back(impl_->describe(r.info));
+    if (tag.empty() || impl_->tags[r.tag].name == tag)
+      out.push_back(impl_->describe(r));
   });
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
@@ -468,6 +463,11 @@ std::vector<std::string> engine::tags() const {
   for (const auto& t : impl_->tags)
     names.push_back(t.name);
   return names;
+}
+
+const std::string& engine::tag_name(tag_id tag) const noexcept {
+  static const std::string none;
+  return tag < impl_->tags.size() ? impl_->tags[tag].name : none;
 }
 
 // --- fragmentation and observation --------------------------------------------------------

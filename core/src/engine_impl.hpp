@@ -4,6 +4,7 @@
 // and wake) and engine_snapshot.cpp.
 
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <list>
 #include <map>
@@ -52,6 +53,32 @@ struct pool {
   block_index blocks;
   std::uint32_t newest = no_segment;  // large pools grow their newest segment in place
 };
+
+/// a == b without a library call: tags are short, and comparing with the last tag
+/// used is on every allocation's path. Words are compared with overlapping loads.
+inline bool same_text(std::string_view a, std::string_view b) noexcept {
+  auto n = a.size();
+  if (n != b.size())
+    return false;
+  auto same_at = [&]<class Word>(std::size_t at, Word) {
+    Word x, y;
+    std::memcpy(&x, a.data() + at, sizeof x);
+    std::memcpy(&y, b.data() + at, sizeof y);
+    return x == y;
+  };
+  if (n >= 8) {
+    for (std::size_t at = 0; at + 8 < n; at += 8)
+      if (!same_at(at, std::uint64_t{}))
+        return false;
+    return same_at(n - 8, std::uint64_t{});
+  }
+  if (n >= 4)
+    return same_at(0, std::uint32_t{}) && same_at(n - 4, std::uint32_t{});
+  for (std::size_t at = 0; at < n; ++at)
+    if (a[at] != b[at])
+      return false;
+  return true;
+}
 
 struct tag_record {
   std::string name;
@@ -132,16 +159,41 @@ struct engine::impl {
   bool unmap_handed_out(cuda::device_ptr address, std::size_t size);
 
   // --- engine.cpp ------------------------------------------------------------------
-  std::uint32_t tag_for(const std::string& name);
-  std::optional<std::uint32_t> find_tag(std::string_view name) const;
+  std::uint32_t tag_for(std::string_view name);
+  std::optional<std::uint32_t> find_tag(std::string_view name) const {
+    // Allocations come in runs of one tag: check the last one found before the map.
+    if (last_tag < tags.size() && detail::same_text(tags[last_tag].name, name))
+      return last_tag;
+    return find_tag_in_map(name);
+  }
+  std::optional<std::uint32_t> find_tag_in_map(std::string_view name) const;
   stat_grid& grid(std::uint32_t tag) { return *tags[tag].stats; }
   /// Applies `delta` to one stat of a tag and of the total.
   void account(std::uint32_t tag, stat stat_grid::*field, std::int64_t delta);
   /// A region coming (sign +1) or going (-1): allocated, requested and, when it is
   /// resident, active bytes, for its tag and the total, with the counts.
-  void account_region(std::uint32_t tag, const detail::region_fields& r, std::int64_t sign);
+  void account_region(const detail::region_record& r, std::int64_t sign) {
+    auto size = static_cast<std::int64_t>(r.size);
+    auto requested = static_cast<std::int64_t>(r.requested);
+    bool resident = r.state == region_state::resident;
+    for (auto* g : {&grid(r.tag), &stats.total}) {
+      if (sign > 0) {
+        g->allocated.increase(size);
+        g->requested.increase(requested);
+        if (resident)
+          g->active.increase(size);
+        ++g->allocations;
+      } else {
+        g->allocated.decrease(size);
+        g->requested.decrease(requested);
+        if (resident)
+          g->active.decrease(size);
+        ++g->frees;
+      }
+    }
+  }
   /// The public description of a region.
-  region_info describe(const detail::region_fields& r) const;
+  static region_info describe(const detail::region_record& r);
   engine_state current_state() const;
   engine_result<region_info> allocate(const allocation_request& request);
   engine_result<void> free_slot(std::uint32_t slot);

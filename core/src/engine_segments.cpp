@@ -169,13 +169,13 @@ engine_result<std::uint32_t> engine::impl::grow_newest_segment(std::uint32_t p, 
     return no_block;
   auto& blocks = pools[p].blocks;
   auto tail = last_block(s);
-  if (!blocks.at(tail).free)
+  if (!blocks.at(tail).free())
     return no_block;
   auto tail_address = blocks.at(tail).address;
   auto padding = cuda::round_up(tail_address, alignment) - tail_address;
-  if (blocks.at(tail).size <= padding)
+  if (blocks.at(tail).size() <= padding)
     return no_block;
-  auto usable = blocks.at(tail).size - padding;
+  auto usable = blocks.at(tail).size() - padding;
   auto extra = cuda::round_up(size - std::min(size, usable), config.small_chunk);
   if (extra == 0 || extra >= cuda::round_up(size, config.small_chunk))
     return no_block;  // a fresh segment would cost as much
@@ -293,7 +293,7 @@ std::size_t engine::impl::release_free_tails() {
       continue;
     auto& blocks = pools[seg.pool].blocks;
     auto last = last_block(s);
-    if (!blocks.at(last).free)
+    if (!blocks.at(last).free())
       continue;
     // Chunks that lie wholly in the free tail go; the live bytes stay where they are.
     auto free_from = blocks.at(last).address;

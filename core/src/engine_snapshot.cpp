@@ -37,10 +37,10 @@ memory_snapshot engine::impl::snapshot() const {
       const auto& blk = p.blocks.at(b);
       snapshot_block block;
       block.address = blk.address;
-      block.size = blk.size;
-      block.allocated = !blk.free;
-      if (!blk.free) {
-        const auto& r = regions.at(blk.owner).info;
+      block.size = blk.size();
+      block.allocated = !blk.free();
+      if (!blk.free()) {
+        const auto& r = regions.at(blk.owner());
         block.requested = r.requested;
         block.region = r.id;
         block.state = r.state;
@@ -50,8 +50,19 @@ memory_snapshot engine::impl::snapshot() const {
     snap.segments.push_back(std::move(out));
   }
 
-  regions.for_each(
-    [&](std::uint32_t, const region_record& r) { snap.regions.push_back(describe(r.info)); });
+  regions.for_each([&](std::uint32_t, const region_record& r) {
+    snapshot_region out;
+    out.id = r.id;
+    out.address = r.address;
+    out.size = r.size;
+    out.requested = r.requested;
+    out.tag = tags[r.tag].name;
+    out.how = r.how;
+    out.state = r.state;
+    out.contents_defined = r.contents_defined;
+    out.last_use_ns = r.last_use_ns;
+    snap.regions.push_back(std::move(out));
+  });
   std::sort(snap.regions.begin(), snap.regions.end(),
             [](const auto& a, const auto& b) { return a.id < b.id; });
   snap.statistics = stats;

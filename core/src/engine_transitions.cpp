@@ -85,19 +85,19 @@ engine_result<void> engine::impl::begin_sleep(const sleep_policy& policy, commit
     auto t = pools[r.pool].tag;
     if (failure || !contains(sleeping, t) || !keep.count(tags[t].name))
       return;
-    auto room = backups.reserve(r.info.requested);
+    auto room = backups.reserve(r.requested);
     if (!room) {
       failure = room.error();
       return;
     }
     r.backup = *room;
-    for (std::size_t offset = 0; offset < r.info.requested; offset += config.copy_piece)
-      tr.pending.push_back({slot, offset, std::min(config.copy_piece, r.info.requested - offset)});
+    for (std::size_t offset = 0; offset < r.requested; offset += config.copy_piece)
+      tr.pending.push_back({slot, offset, std::min(config.copy_piece, r.requested - offset)});
   });
   if (failure) {
     regions.for_each([&](std::uint32_t, region_record& r) {
       if (r.backup != nullptr && contains(sleeping, pools[r.pool].tag)) {
-        backups.release(r.info.requested);
+        backups.release(r.requested);
         r.backup = nullptr;
       }
     });
@@ -178,10 +178,10 @@ engine_result<void> engine::impl::begin_wake(const std::vector<std::string>& nam
     tr.report.bytes_mapped += segments[s].size;
   }
   regions.for_each([&](std::uint32_t slot, region_record& r) {
-    if (r.info.state != region_state::backed_up || !contains(waking, pools[r.pool].tag))
+    if (r.state != region_state::backed_up || !contains(waking, pools[r.pool].tag))
       return;
-    for (std::size_t offset = 0; offset < r.info.requested; offset += config.copy_piece)
-      tr.pending.push_back({slot, offset, std::min(config.copy_piece, r.info.requested - offset)});
+    for (std::size_t offset = 0; offset < r.requested; offset += config.copy_piece)
+      tr.pending.push_back({slot, offset, std::min(config.copy_piece, r.requested - offset)});
   });
   active = std::move(tr);
   return {};
@@ -203,8 +203,8 @@ std::optional<engine_result<transition_report>> engine::impl::advance(bool block
     const auto& r = regions.at(job.region_slot);
     auto copy = tr.kind == transition_kind::sleep
                   ? backend.copy_to_host_async(config.device, r.backup + job.offset,
-                                               r.info.address + job.offset, job.size)
-                  : backend.copy_to_device_async(config.device, r.info.address + job.offset,
+                                               r.address + job.offset, job.size)
+                  : backend.copy_to_device_async(config.device, r.address + job.offset,
                                                  r.backup + job.offset, job.size);
     if (!copy)
       return engine_result<transition_report>(abort_transition(copy.error()));
@@ -234,9 +234,9 @@ std::optional<engine_result<transition_report>> engine::impl::advance(bool block
       if (!contains(tr.tags, pools[r.pool].tag))
         return;
       if (tr.kind == transition_kind::sleep && r.backup != nullptr)
-        tr.report.bytes_backed_up += r.info.requested;
-      if (tr.kind == transition_kind::wake && r.info.state == region_state::backed_up)
-        tr.report.bytes_restored += r.info.requested;
+        tr.report.bytes_backed_up += r.requested;
+      if (tr.kind == transition_kind::wake && r.state == region_state::backed_up)
+        tr.report.bytes_restored += r.requested;
     });
     tr.report.seconds = seconds(clock_type::now() - tr.started);
     tr.report.copy_seconds = seconds(tr.copy_time);
@@ -267,7 +267,7 @@ void engine::impl::roll_back_transition() {
     // Nothing was unmapped yet: dropping the backups is the whole rollback.
     regions.for_each([&](std::uint32_t, region_record& r) {
       if (r.backup != nullptr && contains(tr.tags, pools[r.pool].tag)) {
-        backups.release(r.info.requested);
+        backups.release(r.requested);
         r.backup = nullptr;
       }
     });
@@ -304,13 +304,13 @@ void engine::impl::finish_sleep() {
     if (!contains(tr.tags, t))
       return;
     if (r.backup != nullptr) {
-      r.info.state = region_state::backed_up;
-      tr.report.bytes_backed_up += r.info.requested;
+      r.state = region_state::backed_up;
+      tr.report.bytes_backed_up += r.requested;
     } else {
-      r.info.state = region_state::discarded;
-      tr.report.bytes_discarded += r.info.requested;
+      r.state = region_state::discarded;
+      tr.report.bytes_discarded += r.requested;
     }
-    account(t, &stat_grid::active, -static_cast<std::int64_t>(r.info.size));
+    account(t, &stat_grid::active, -static_cast<std::int64_t>(r.size));
   });
   for (std::uint32_t s = 0; s < segments.size(); ++s) {
     auto& seg = segments[s];
@@ -338,15 +338,15 @@ void engine::impl::finish_wake() {
     auto t = pools[r.pool].tag;
     if (!contains(tr.tags, t))
       return;
-    if (r.info.state == region_state::backed_up) {
-      tr.report.bytes_restored += r.info.requested;
-      backups.release(r.info.requested);
+    if (r.state == region_state::backed_up) {
+      tr.report.bytes_restored += r.requested;
+      backups.release(r.requested);
       r.backup = nullptr;
     } else {
-      r.info.contents_defined = false;  // it was discarded: mapped again, bytes undefined
+      r.contents_defined = false;  // it was discarded: mapped again, bytes undefined
     }
-    r.info.state = region_state::resident;
-    account(t, &stat_grid::active, static_cast<std::int64_t>(r.info.size));
+    r.state = region_state::resident;
+    account(t, &stat_grid::active, static_cast<std::int64_t>(r.size));
   });
   for (auto t : tr.tags)
     tags[t].asleep = false;

@@ -8,43 +8,48 @@
 #include <vector>
 
 #include "block_index.hpp"
-#include "flat_u64_map.hpp"
 #include "gpumem/core/engine_types.hpp"
+#include "slot_index.hpp"
 
 namespace gpumem::core::detail {
 
-/// A region as the engine keeps it: region_info's fields, with the tag as the
-/// engine's tag number rather than a string (no string moves on the hot path).
-struct region_fields {
+/// A region as the engine keeps it: one cache line, the tag as its number.
+struct alignas(64) region_record {
   region_id id = 0;
   cuda::device_ptr address = 0;
   std::size_t size = 0;
   std::size_t requested = 0;
   std::uint64_t last_use_ns = 0;
-  std::uint32_t tag = 0;
+  std::byte* backup = nullptr;  // the host copy while backed up
+  std::uint32_t pool = 0;
+  std::uint32_t block = no_block;
+  tag_id tag = 0;
   strategy how = strategy::pooled;
   region_state state = region_state::resident;
   bool contents_defined = true;
-};
-
-struct region_record {
-  region_fields info;
-  std::uint32_t pool = 0;
-  std::uint32_t block = no_block;
-  std::byte* backup = nullptr;  // the host copy while backed up
   bool live = false;
 };
+static_assert(sizeof(region_record) == 64);
 
 class region_table {
 public:
-  /// Files a new region (its id is assigned here); returns its slot.
-  std::uint32_t insert(const region_fields& info, std::uint32_t pool, std::uint32_t block);
+  /// Files a new region: `r`'s id is assigned here, the rest is the caller's. Returns
+  /// its slot.
+  std::uint32_t insert(const region_record& r);
   void erase(std::uint32_t slot);
 
-  std::optional<std::uint32_t> find(region_id id) const { return by_id_.find(id); }
-  std::optional<std::uint32_t> find_at(cuda::device_ptr address) const {
-    return by_address_.find(address);
+  std::optional<std::uint32_t> find(region_id id) const {
+    return by_id_.find(id, [&](std::uint32_t slot) { return records_[slot].id == id; });
   }
+  std::optional<std::uint32_t> find_at(cuda::device_ptr address) const {
+    return by_address_.find(address,
+                            [&](std::uint32_t slot) { return records_[slot].address == address; });
+  }
+  /// Starts loading what insert() will touch in the id index (see slot_index).
+  void prefetch_insert() const { by_id_.prefetch(next_id_); }
+  /// Starts loading what insert() or erase() will touch in the address index.
+  void prefetch_address(cuda::device_ptr address) const { by_address_.prefetch(address); }
+
   /// Whether `id` was handed out at some point (live or freed).
   bool issued(region_id id) const noexcept { return id != 0 && id < next_id_; }
 
@@ -68,9 +73,9 @@ public:
 
 private:
   std::vector<region_record> records_;
-  std::vector<std::uint32_t> spare_;
-  flat_u64_map by_id_;
-  flat_u64_map by_address_;
+  std::uint32_t spare_ = no_block;  // the first free slot; each names the next in `block`
+  slot_index<sequential_key_hash> by_id_;
+  slot_index<spread_key_hash> by_address_;
   region_id next_id_ = 1;
 };
 

@@ -120,7 +120,7 @@ ojson segment_json(const snapshot_segment& segment) {
   return j;
 }
 
-ojson region_json(const region_info& region) {
+ojson region_json(const snapshot_region& region) {
   ojson j;
   j["id"] = region.id;
   j["address"] = hex_address(region.address);
@@ -356,8 +356,8 @@ snapshot_segment read_segment(const reader& r) {
   return s;
 }
 
-region_info read_region(const reader& r) {
-  region_info region;
+snapshot_region read_region(const reader& r) {
+  snapshot_region region;
   region.id = r.field("id").unsigned_integer();
   region.address = r.field("address").address();
   region.size = r.field("size").integer<std::size_t>();

@@ -40,15 +40,15 @@ TEST_CASE("cuda on the stand-in: level 1 sleep and wake keep weights' bytes at t
   for (int cycle = 0; cycle < 3; ++cycle) {
     INFO("cycle " << cycle);
     auto slept = must_sleep(*eng, sleep_policy::level(1));
-    CHECK(slept.bytes_backed_up == sum_requested(with_tag(regions, weights)));
+    CHECK(slept.bytes_backed_up == sum_requested(with_tag(*eng, regions, weights)));
     CHECK(eng->physical_bytes() == 0);
     CHECK(all_tags_asleep(*eng));
     check_invariants(*eng);
     must_wake(*eng);
-    for (const auto& r : with_tag(regions, weights))
+    for (const auto& r : with_tag(*eng, regions, weights))
       CHECK_REGION_PATTERN(r, r.id);
     check_invariants(*eng);
-    for (const auto& r : without_tag(regions, weights))
+    for (const auto& r : without_tag(*eng, regions, weights))
       fill_region(r, r.id);  // discarded: written again, as a client would
   }
   CHECK_FALSE(eng->device_lost().has_value());
@@ -79,7 +79,7 @@ TEST_CASE("cuda on the stand-in: two-phase sleep and wake, aborted then committe
   REQUIRE(eng->begin_wake({}, core::commit_mode::on_commit).ok());
   REQUIRE(finish_transition(*eng).ok());
   REQUIRE(eng->commit().ok());
-  for (const auto& r : with_tag(regions, weights))
+  for (const auto& r : with_tag(*eng, regions, weights))
     CHECK_REGION_PATTERN(r, r.id);
   check_invariants(*eng);
 }

@@ -290,7 +290,7 @@ inline std::vector<std::string> statistics_violations(const engine& e,
   sums total;
   std::map<std::string, sums> per_tag;
   for (const auto& r : regions) {
-    auto& t = per_tag[r.tag];
+    auto& t = per_tag[e.tag_name(r.tag)];
     for (auto* s : {&total, &t}) {
       s->allocated += static_cast<std::int64_t>(r.size);
       s->requested += static_cast<std::int64_t>(r.requested);
@@ -444,7 +444,7 @@ inline std::vector<std::string> snapshot_violations(const engine& e) {
   for (const auto& t : e.tags())
     tags.insert(t);
   for (const auto& r : regions)
-    tags.insert(r.tag);
+    tags.insert(e.tag_name(r.tag));
   for (const auto& t : tags) {
     auto it = snap.tag_states.find(t);
     std::string expected = e.tag_asleep(t) ? "asleep" : "awake";
@@ -498,8 +498,9 @@ inline std::vector<std::string> snapshot_violations(const engine& e) {
       if (b.address != r.address || b.size != r.size || b.requested != r.requested)
         out.push_back(name + ": block of region " + std::to_string(r.id)
                       + " differs in address, size or requested");
-      if (r.tag != seg.tag)
-        out.push_back(name + ": holds region " + std::to_string(r.id) + " of tag " + r.tag);
+      if (e.tag_name(r.tag) != seg.tag)
+        out.push_back(name + ": holds region " + std::to_string(r.id) + " of tag "
+                      + e.tag_name(r.tag));
       if (b.state != r.state)
         out.push_back(name + ": block state differs from region " + std::to_string(r.id));
     }
@@ -514,7 +515,7 @@ inline std::vector<std::string> snapshot_violations(const engine& e) {
   }
   for (const auto& r : regions)
     if (!seen.count(r.id))
-      out.push_back("region " + std::to_string(r.id) + " (" + r.tag
+      out.push_back("region " + std::to_string(r.id) + " (" + e.tag_name(r.tag)
                     + ") has no block in the snapshot");
   if (mapped_total != static_cast<std::int64_t>(e.physical_bytes()))
     out.push_back("mapped segments sum to " + std::to_string(mapped_total)
@@ -701,20 +702,22 @@ inline std::vector<region_info> populate(engine& e) {
   return out;
 }
 
-inline std::vector<region_info> with_tag(const std::vector<region_info>& rs,
+/// The regions of `e` in `rs` whose tag is (or is not) `tag`.
+inline std::vector<region_info> with_tag(const engine& e, const std::vector<region_info>& rs,
                                          const std::string& tag) {
   std::vector<region_info> out;
   for (const auto& r : rs)
-    if (r.tag == tag)
+    if (e.tag_name(r.tag) == tag)
       out.push_back(r);
   return out;
 }
 
-inline std::vector<region_info> without_tag(const std::vector<region_info>& rs,
+inline std::vector<region_info> without_tag(const engine& e,
+                                            const std::vector<region_info>& rs,
                                             const std::string& tag) {
   std::vector<region_info> out;
   for (const auto& r : rs)
-    if (r.tag != tag)
+    if (e.tag_name(r.tag) != tag)
       out.push_back(r);
   return out;
 }

@@ -256,7 +256,7 @@ private:
     else
       CHECK(info.size % 256 == 0);
     CHECK(info.address % std::max<std::size_t>(alignment, default_alignment) == 0);
-    CHECK(info.tag == tag);
+    CHECK(fx_->tag_name(info.tag) == tag);
     CHECK(info.how == how);
     CHECK(info.state == region_state::resident);
     CHECK(info.contents_defined);
@@ -648,13 +648,13 @@ private:
       const auto& r = regions[i++];
       INFO("model region " << id << " (" << m.tag << ", " << m.size << " B at " << m.address
                            << ", " << core::to_string(m.state) << "); engine region " << r.id
-                           << " (" << r.tag << ", " << r.size << " B at " << r.address << ", "
+                           << " (" << fx_->tag_name(r.tag) << ", " << r.size << " B at " << r.address << ", "
                            << core::to_string(r.state) << ")");
       REQUIRE(r.id == id);
       REQUIRE(r.address == m.address);
       REQUIRE(r.size == m.size);
       REQUIRE(r.requested == m.requested);
-      REQUIRE(r.tag == m.tag);
+      REQUIRE(fx_->tag_name(r.tag) == m.tag);
       REQUIRE(r.how == m.how);
       REQUIRE(r.state == m.state);
       if (m.defined == 1)

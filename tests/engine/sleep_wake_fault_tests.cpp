@@ -130,8 +130,8 @@ TEST_CASE("a device fault at any point of a wake rolls it back; the next wake su
   };
   fixture fx;
   auto regions = populate_light(*fx);
-  auto backed_up = with_tag(regions, weights);
-  auto discarded = without_tag(regions, weights);
+  auto backed_up = with_tag(*fx, regions, weights);
+  auto discarded = without_tag(*fx, regions, weights);
 
   for (const auto& p : plans) {
     INFO("fault in " << point_name(p.point));
@@ -181,9 +181,9 @@ TEST_CASE("a fault while waking the second of two tags leaves both asleep",
           "[engine][faults][wake]") {
   fixture fx;
   auto regions = populate(*fx);
-  auto w = with_tag(regions, weights);
-  auto kv = with_tag(regions, kv_cache);
-  auto act = with_tag(regions, activations);
+  auto w = with_tag(*fx, regions, weights);
+  auto kv = with_tag(*fx, regions, kv_cache);
+  auto act = with_tag(*fx, regions, activations);
   must_sleep(*fx, sleep_policy::backing_up({weights, kv_cache}));
   auto base = state_of(fx);
 
@@ -235,8 +235,8 @@ TEST_CASE("a copy fault during sleep fails the sleep and leaves the engine awake
     INFO("copies fail with " << cuda::error_name(code));
     fixture fx;
     auto regions = populate(*fx);
-    auto backed_up = with_tag(regions, weights);
-    auto discarded = without_tag(regions, weights);
+    auto backed_up = with_tag(*fx, regions, weights);
+    auto discarded = without_tag(*fx, regions, weights);
     auto base = state_of(fx);
     auto physical = fx->physical_bytes();
     int failures = 0;
@@ -313,7 +313,7 @@ TEST_CASE("a copy fault during a step-wise sleep is reported by advance() and ro
   must_allocate(*fx, 4096, kv_cache);
   must_sleep(*fx, sleep_policy::level(1));
   must_wake(*fx);
-  check_after_wake(*fx, with_tag(regions, weights), without_tag(regions, weights));
+  check_after_wake(*fx, with_tag(*fx, regions, weights), without_tag(*fx, regions, weights));
 }
 
 TEST_CASE("a fault during a step-wise wake is reported by advance() and rolled back",
@@ -338,10 +338,10 @@ TEST_CASE("a fault during a step-wise wake is reported by advance() and rolled b
                       point == cuda::fault_point::create);
     CHECK_UNCHANGED(before, *fx);
     CHECK_BACKEND_UNCHANGED(base, fx);
-    check_still_asleep(*fx, with_tag(regions, weights), without_tag(regions, weights));
+    check_still_asleep(*fx, with_tag(*fx, regions, weights), without_tag(*fx, regions, weights));
     CHECK_ERROR(fx->allocate({.size = 4096, .tag = weights}), engine_errc::tag_asleep);
     must_wake(*fx);
-    check_after_wake(*fx, with_tag(regions, weights), without_tag(regions, weights));
+    check_after_wake(*fx, with_tag(*fx, regions, weights), without_tag(*fx, regions, weights));
     CHECK_INVARIANTS(fx);
   }
 }

@@ -25,7 +25,7 @@ bool equals_size_or_requested(std::size_t reported, const std::vector<region_inf
 void check_regions_state(engine& e, const std::vector<region_info>& rs, region_state state) {
   for (const auto& r : rs) {
     auto now = e.region(r.id);
-    INFO("region " << r.id << " (" << r.tag << "): " << outcome(now));
+    INFO("region " << r.id << " (" << e.tag_name(r.tag) << "): " << outcome(now));
     REQUIRE(now.ok());
     CHECK(now->address == r.address);
     CHECK(now->size == r.size);
@@ -69,8 +69,8 @@ TEST_CASE("level 1 sleep backs up weights, discards the rest and releases every 
           "[engine][sleep]") {
   fixture fx;
   auto regions = populate(*fx);
-  auto w = with_tag(regions, weights);
-  auto rest = without_tag(regions, weights);
+  auto w = with_tag(*fx, regions, weights);
+  auto rest = without_tag(*fx, regions, weights);
   CHECK_INVARIANTS(fx);
   auto physical = fx->physical_bytes();
   auto allocated = fx->statistics().total.allocated.current;
@@ -151,8 +151,8 @@ TEST_CASE("sleep_policy levels and backing_up say what is kept", "[engine][sleep
 TEST_CASE("backing_up({kv_cache}) backs up exactly kv_cache", "[engine][sleep]") {
   fixture fx;
   auto regions = populate(*fx);
-  auto kv = with_tag(regions, kv_cache);
-  auto rest = without_tag(regions, kv_cache);
+  auto kv = with_tag(*fx, regions, kv_cache);
+  auto rest = without_tag(*fx, regions, kv_cache);
   auto report = must_sleep(*fx, sleep_policy::backing_up({kv_cache}));
   INFO("backed up " << report.bytes_backed_up);
   CHECK(equals_size_or_requested(report.bytes_backed_up, kv));
@@ -171,9 +171,9 @@ TEST_CASE("backing_up({kv_cache}) backs up exactly kv_cache", "[engine][sleep]")
 TEST_CASE("a sleep limited to kv_cache leaves weights awake and usable", "[engine][sleep]") {
   fixture fx;
   auto regions = populate(*fx);
-  auto kv = with_tag(regions, kv_cache);
-  auto w = with_tag(regions, weights);
-  auto act = with_tag(regions, activations);
+  auto kv = with_tag(*fx, regions, kv_cache);
+  auto w = with_tag(*fx, regions, weights);
+  auto act = with_tag(*fx, regions, activations);
   auto kv_reserved = fx->statistics().tags.at(kv_cache).reserved.current;
   auto physical = fx->physical_bytes();
 
@@ -230,9 +230,9 @@ TEST_CASE("a sleep limited to kv_cache leaves weights awake and usable", "[engin
 TEST_CASE("tags wake one at a time; the engine is awake when the last one is", "[engine][wake]") {
   fixture fx;
   auto regions = populate(*fx);
-  auto w = with_tag(regions, weights);
-  auto kv = with_tag(regions, kv_cache);
-  auto act = with_tag(regions, activations);
+  auto w = with_tag(*fx, regions, weights);
+  auto kv = with_tag(*fx, regions, kv_cache);
+  auto act = with_tag(*fx, regions, activations);
   must_sleep(*fx, sleep_policy::level(1));
 
   auto first = must_wake(*fx, {weights});
@@ -268,8 +268,8 @@ TEST_CASE("tags wake one at a time; the engine is awake when the last one is", "
 TEST_CASE("wake_up with two named tags wakes both", "[engine][wake]") {
   fixture fx;
   auto regions = populate(*fx);
-  auto w = with_tag(regions, weights);
-  auto kv = with_tag(regions, kv_cache);
+  auto w = with_tag(*fx, regions, weights);
+  auto kv = with_tag(*fx, regions, kv_cache);
   must_sleep(*fx, sleep_policy::backing_up({weights, kv_cache}));
   auto report = must_wake(*fx, {kv_cache, weights});
   CHECK(sorted(report.tags) == sorted({weights, kv_cache}));
@@ -284,7 +284,7 @@ TEST_CASE("transitions the engine's state does not allow are refused and change 
           "[engine][sleep][errors]") {
   fixture fx;
   auto regions = populate(*fx);
-  auto w = with_tag(regions, weights);
+  auto w = with_tag(*fx, regions, weights);
 
   SECTION("waking when nothing sleeps") {
     for (const auto& tags :
@@ -341,8 +341,8 @@ TEST_CASE("regions freed while asleep drop their backups and are gone after wake
           "[engine][sleep]") {
   fixture fx;
   auto regions = populate(*fx);
-  auto w = with_tag(regions, weights);
-  auto kv = with_tag(regions, kv_cache);
+  auto w = with_tag(*fx, regions, weights);
+  auto kv = with_tag(*fx, regions, kv_cache);
   auto big_weight = w.front();   // 40 MiB, backed up
   auto big_kv = kv.front();      // 20 MiB, discarded
   must_sleep(*fx, sleep_policy::level(1));
@@ -417,10 +417,10 @@ TEST_CASE("several sleep and wake cycles in a row keep every backed-up byte",
     for (const auto& r : live) {
       auto now = fx->region(r.id);
       REQUIRE(now.ok());
-      if (!sleeping.count(r.tag)) {
+      if (!sleeping.count(fx->tag_name(r.tag))) {
         CHECK(now->state == region_state::resident);
         kept.push_back(r);
-      } else if (keep.count(r.tag)) {
+      } else if (keep.count(fx->tag_name(r.tag))) {
         CHECK(now->state == region_state::backed_up);
         kept.push_back(r);
       } else {
@@ -439,7 +439,7 @@ TEST_CASE("several sleep and wake cycles in a row keep every backed-up byte",
     for (const auto& r : kept) {
       CHECK(fx->region(r.id)->address == r.address);
       auto mismatch = region_mismatch(r, seeds[r.id]);
-      INFO("region " << r.id << " (" << r.tag << ") differs at "
+      INFO("region " << r.id << " (" << fx->tag_name(r.tag) << ") differs at "
                      << (mismatch ? std::to_string(*mismatch) : "-"));
       CHECK_FALSE(mismatch.has_value());
     }
@@ -472,8 +472,8 @@ TEST_CASE("wake admission refuses when the device lacks the memory, and changes 
           "[engine][wake][admission]") {
   fixture fx;
   auto regions = populate(*fx);
-  auto w = with_tag(regions, weights);
-  auto rest = without_tag(regions, weights);
+  auto w = with_tag(*fx, regions, weights);
+  auto rest = without_tag(*fx, regions, weights);
   must_sleep(*fx, sleep_policy::level(1));
   REQUIRE(fx.device_free() == device_capacity);
 
@@ -567,7 +567,7 @@ TEST_CASE("wake admission keeps config.wake_margin free beyond what it maps",
     INFO(outcome(woken));
     CHECK(woken.ok());
     if (woken.ok()) {
-      check_woken(*fx, with_tag(regions, weights), with_tag(regions, kv_cache));
+      check_woken(*fx, with_tag(*fx, regions, weights), with_tag(*fx, regions, kv_cache));
       CHECK(fx.device_free() == margin);
     }
     REQUIRE(fx.backend.release_chunk(*other).ok());
@@ -579,7 +579,7 @@ TEST_CASE("wake admission keeps config.wake_margin free beyond what it maps",
     auto other = fx.backend.create_chunk(0, device_capacity - need - margin / 2);
     REQUIRE(other.ok());
     must_wake(*fx);
-    check_woken(*fx, with_tag(regions, weights), with_tag(regions, kv_cache));
+    check_woken(*fx, with_tag(*fx, regions, weights), with_tag(*fx, regions, kv_cache));
     REQUIRE(fx.backend.release_chunk(*other).ok());
     CHECK_INVARIANTS(fx);
   }
@@ -590,7 +590,7 @@ TEST_CASE("wake admission keeps config.wake_margin free beyond what it maps",
     REQUIRE(other.ok());
     must_wake(*fx);
     CHECK(fx.device_free() == 0);
-    check_woken(*fx, with_tag(regions, weights), with_tag(regions, kv_cache));
+    check_woken(*fx, with_tag(*fx, regions, weights), with_tag(*fx, regions, kv_cache));
     REQUIRE(fx.backend.release_chunk(*other).ok());
   }
 }
@@ -664,7 +664,7 @@ TEST_CASE("step-wise sleep and wake give the blocking transitions' results",
   CHECK(wake_s->bytes_restored == wake_b.bytes_restored);
   CHECK(wake_s->bytes_mapped == wake_b.bytes_mapped);
   CHECK(stepped->state() == engine_state::awake);
-  check_woken(*stepped, with_tag(regions_s, weights), without_tag(regions_s, weights));
+  check_woken(*stepped, with_tag(*stepped, regions_s, weights), without_tag(*stepped, regions_s, weights));
   CHECK_INVARIANTS(stepped);
   CHECK_INVARIANTS(blocking);
 }
@@ -678,13 +678,13 @@ TEST_CASE("a step-wise wake of one tag leaves the others asleep", "[engine][wake
   INFO(outcome(r));
   REQUIRE(r.ok());
   CHECK(r->tags == std::vector<std::string>{kv_cache});
-  CHECK(equals_size_or_requested(r->bytes_restored, with_tag(regions, kv_cache)));
+  CHECK(equals_size_or_requested(r->bytes_restored, with_tag(*fx, regions, kv_cache)));
   CHECK(fx->state() == engine_state::asleep);
   CHECK(fx->tag_asleep(weights));
   CHECK_FALSE(fx->tag_asleep(kv_cache));
-  check_woken(*fx, with_tag(regions, kv_cache), {});
+  check_woken(*fx, with_tag(*fx, regions, kv_cache), {});
   CHECK_INVARIANTS(fx);
   must_wake(*fx);
-  check_woken(*fx, with_tag(regions, weights), with_tag(regions, activations));
+  check_woken(*fx, with_tag(*fx, regions, weights), with_tag(*fx, regions, activations));
   CHECK_INVARIANTS(fx);
 }

@@ -132,13 +132,27 @@ void check_same_statistics(const engine_statistics& a, const engine_statistics& 
   CHECK(a.bytes_trimmed == b.bytes_trimmed);
 }
 
-void check_same_region(const region_info& a, const region_info& b) {
+void check_same_region(const snapshot_region& a, const snapshot_region& b) {
   INFO("region " << a.id);
   CHECK(a.id == b.id);
   CHECK(a.address == b.address);
   CHECK(a.size == b.size);
   CHECK(a.requested == b.requested);
   CHECK(a.tag == b.tag);
+  CHECK(a.how == b.how);
+  CHECK(a.state == b.state);
+  CHECK(a.contents_defined == b.contents_defined);
+  CHECK(a.last_use_ns == b.last_use_ns);
+}
+
+/// A snapshot's region against the live region of `e` it describes.
+void check_same_region(const snapshot_region& a, const region_info& b, const engine& e) {
+  INFO("region " << a.id);
+  CHECK(a.id == b.id);
+  CHECK(a.address == b.address);
+  CHECK(a.size == b.size);
+  CHECK(a.requested == b.requested);
+  CHECK(a.tag == e.tag_name(b.tag));
   CHECK(a.how == b.how);
   CHECK(a.state == b.state);
   CHECK(a.contents_defined == b.contents_defined);
@@ -264,7 +278,7 @@ void check_tiling(const memory_snapshot& s) {
 
 /// Allocated blocks are exactly the live regions, and say the same about them.
 void check_blocks_match_regions(const memory_snapshot& s) {
-  std::map<region_id, const region_info*> regions;
+  std::map<region_id, const snapshot_region*> regions;
   for (const auto& region : s.regions)
     regions[region.id] = &region;
   std::set<region_id> seen;
@@ -277,7 +291,7 @@ void check_blocks_match_regions(const memory_snapshot& s) {
         continue;
       }
       REQUIRE(regions.count(block.region) == 1);
-      const region_info& region = *regions.at(block.region);
+      const snapshot_region& region = *regions.at(block.region);
       CHECK(seen.insert(block.region).second);
       CHECK(block.address == region.address);
       CHECK(block.size == region.size);
@@ -310,7 +324,7 @@ memory_snapshot hand_built() {
                      region_state::backed_up},
                     {segment.address + 1 * MiB, 3 * MiB, 0, false, 0, region_state::resident}};
   s.segments = {segment};
-  region_info region;
+  snapshot_region region;
   region.id = (std::uint64_t{1} << 60) + 7;
   region.address = segment.address;
   region.size = 1 * MiB;
@@ -383,7 +397,7 @@ TEST_CASE("a snapshot describes the engine's regions, segments, tags and statist
   // Regions: the live ones, in id order, as regions() gives them.
   REQUIRE(s.regions.size() == p.live.size());
   for (std::size_t i = 0; i < s.regions.size(); ++i)
-    check_same_region(s.regions[i], p.live[i]);
+    check_same_region(s.regions[i], p.live[i], *p.e);
 
   check_tiling(s);
   check_blocks_match_regions(s);

@@ -50,7 +50,7 @@ TEST_CASE("a prepared sleep keeps every region mapped and resident; abort keeps 
   auto physical = fx->physical_bytes();
   REQUIRE(fx->begin_sleep(sleep_policy::level(1), core::commit_mode::on_commit).ok());
   auto prepared = must_prepare(*fx);
-  CHECK(prepared.bytes_backed_up == sum_requested(with_tag(regions, weights)));
+  CHECK(prepared.bytes_backed_up == sum_requested(with_tag(*fx, regions, weights)));
   CHECK(prepared.bytes_discarded == 0);
   CHECK(fx->state() == engine_state::falling_asleep);
   CHECK(fx->physical_bytes() == physical);
@@ -70,7 +70,7 @@ TEST_CASE("a prepared sleep keeps every region mapped and resident; abort keeps 
   // Nothing is left half done: a whole sleep and wake still work.
   must_sleep(*fx, sleep_policy::level(1));
   REQUIRE(fx->wake_up().ok());
-  check_patterns(with_tag(regions, weights));
+  check_patterns(with_tag(*fx, regions, weights));
 }
 
 TEST_CASE("a prepared sleep commits as a one-phase sleep would",
@@ -81,14 +81,14 @@ TEST_CASE("a prepared sleep commits as a one-phase sleep would",
   must_prepare(*fx);
   auto committed = fx->commit();
   REQUIRE(committed.ok());
-  CHECK(committed->bytes_backed_up == sum_requested(with_tag(regions, weights)));
-  CHECK(committed->bytes_discarded >= sum_requested(without_tag(regions, weights)));
+  CHECK(committed->bytes_backed_up == sum_requested(with_tag(*fx, regions, weights)));
+  CHECK(committed->bytes_discarded >= sum_requested(without_tag(*fx, regions, weights)));
   CHECK(all_tags_asleep(*fx));
   CHECK(fx->physical_bytes() == 0);
   CHECK(fx->statistics().sleeps == 1);
   CHECK_FALSE(fx->commit().ok());  // nothing prepared any more
   REQUIRE(fx->wake_up().ok());
-  check_patterns(with_tag(regions, weights));
+  check_patterns(with_tag(*fx, regions, weights));
   CHECK_INVARIANTS(fx);
 }
 
@@ -97,7 +97,7 @@ TEST_CASE("a prepared wake restores the bytes and keeps the backups; abort leave
           "[engine][wake][two-phase]") {
   fixture fx;
   auto regions = populate(*fx);
-  auto kept = with_tag(regions, kv_cache);
+  auto kept = with_tag(*fx, regions, kv_cache);
   must_sleep(*fx, sleep_policy::backing_up({kv_cache, weights}));
   auto asleep_physical = fx->physical_bytes();
 

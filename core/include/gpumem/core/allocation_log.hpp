@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <iosfwd>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gpumem/core/engine_error.hpp"
@@ -32,7 +33,7 @@ public:
   /// Writes the header now and one line per record(); `out` must outlive the log.
   explicit allocation_log(std::ostream& out);
   void record(log_action action, cuda::device_ptr pointer, std::size_t size,
-              const std::string& tag);
+              std::string_view tag);
 
 private:
   std::ostream& out_;

@@ -84,7 +84,10 @@ public:
 
   engine_state state() const noexcept;
   bool tag_asleep(const std::string& tag) const;
+  /// Every tag's name, in tag_id order.
   std::vector<std::string> tags() const;
+  /// The name of a tag this engine numbered (region_info::tag); "" for any other number.
+  const std::string& tag_name(tag_id tag) const noexcept;
 
   // --- fragmentation -----------------------------------------------------------
   /// Returns wholly free segments (the cache) to the device.

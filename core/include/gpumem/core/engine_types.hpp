@@ -17,8 +17,13 @@ using cuda::device_ptr;
 /// A region's id: never reused within one engine, so a stale id is detected.
 using region_id = std::uint64_t;
 
+/// A tag's number within one engine: tags are numbered from 0 in the order they first
+/// appear and never renumbered; engine::tag_name() names one, engine::tags() lists
+/// them in this order. Results carry the number, so that no call copies a name.
+using tag_id = std::uint32_t;
+
 /// How an allocation gets its memory.
-enum class strategy {
+enum class strategy : std::uint8_t {
   pooled,     // best fit in the tag's pool (bounded look into the size class, then O(1))
   first_fit,  // the first block of the smallest size class that surely fits: O(1), looser
   dedicated,  // its own physical chunks, rounded to the granularity, released on free (vLLM)
@@ -32,7 +37,7 @@ enum class engine_state { awake, falling_asleep, asleep, waking };
 const char* to_string(engine_state s) noexcept;
 
 /// Where a region's bytes are.
-enum class region_state {
+enum class region_state : std::uint8_t {
   resident,   // mapped on the device
   backed_up,  // asleep; the bytes wait in host memory
   discarded,  // asleep; the bytes are gone
@@ -43,7 +48,7 @@ inline constexpr std::string_view default_tag = "default";
 
 struct allocation_request {
   std::size_t size = 0;
-  std::string tag{default_tag};
+  std::string_view tag = default_tag;  // read during the call only, never kept
   strategy how = strategy::pooled;
   std::size_t alignment = 0;  // 0: the engine's default (256 B); else a power of two
 };
@@ -53,7 +58,7 @@ struct region_info {
   device_ptr address = 0;
   std::size_t size = 0;       // what the region occupies (rounded)
   std::size_t requested = 0;  // what was asked for
-  std::string tag;
+  tag_id tag = 0;             // engine::tag_name(tag) names it
   strategy how = strategy::pooled;
   region_state state = region_state::resident;
   bool contents_defined = true;   // false after waking from a discard

@@ -28,6 +28,20 @@ struct snapshot_block {
   region_state state = region_state::resident;
 };
 
+/// A region as a snapshot keeps it: region_info's fields with the tag by name, so that
+/// the snapshot stands on its own (JSON, other processes) without the engine.
+struct snapshot_region {
+  region_id id = 0;
+  device_ptr address = 0;
+  std::size_t size = 0;
+  std::size_t requested = 0;
+  std::string tag;
+  strategy how = strategy::pooled;
+  region_state state = region_state::resident;
+  bool contents_defined = true;
+  std::uint64_t last_use_ns = 0;
+};
+
 struct snapshot_segment {
   device_ptr address = 0;
   std::size_t size = 0;
@@ -46,7 +60,7 @@ struct memory_snapshot {
   engine_state state = engine_state::awake;
   std::map<std::string, std::string> tag_states;  // tag -> "awake" or "asleep"
   std::vector<snapshot_segment> segments;         // in address order
-  std::vector<region_info> regions;               // in id order
+  std::vector<snapshot_region> regions;           // in id order
   engine_statistics statistics;
 
   /// The documented JSON form; `indent` < 0 gives one line.

@@ -17,13 +17,21 @@ struct stat {
   std::int64_t freed = 0;      // sum of decreases
 
   void add(std::int64_t delta) {
-    current += delta;
-    if (delta > 0)
-      allocated += delta;
+    if (delta >= 0)
+      increase(delta);
     else
-      freed -= delta;
-    if (current > peak)
-      peak = current;
+      decrease(-delta);
+  }
+  // The two halves of add(), for callers that know the sign (every allocate and free
+  // updates several stats).
+  void increase(std::int64_t amount) {
+    current += amount;
+    allocated += amount;
+    peak = current > peak ? current : peak;
+  }
+  void decrease(std::int64_t amount) {
+    current -= amount;
+    freed += amount;
   }
   void reset_peak() { peak = current; }
 };
