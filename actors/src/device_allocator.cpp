@@ -29,6 +29,8 @@ using poll_atom = caf::atom_constant<caf::atom("gpm_poll")>;
 using hold_atom = caf::atom_constant<caf::atom("gpm_hold")>;
 /// Private: try the wake of offloaded tags again (the retry's generation).
 using retry_atom = caf::atom_constant<caf::atom("gpm_retry")>;
+/// Private: give back the cache the engine has kept idle for its cache_decay.
+using cache_check_atom = caf::atom_constant<caf::atom("gpm_cache")>;
 
 using behavior_type = device_allocator_actor::behavior_type;
 
@@ -209,6 +211,24 @@ void schedule_poll(device_allocator_pointer self) {
     caf::anon_send(hdl, poll_atom::value);
   else
     caf::delayed_anon_send(hdl, interval, poll_atom::value);
+}
+
+void schedule_cache_check(device_allocator_pointer self) {
+  auto interval = self->state.options.cache_check_interval;
+  if (interval.count() > 0)
+    caf::delayed_anon_send(caf::actor_cast<caf::actor>(self), interval, cache_check_atom::value);
+}
+
+void on_cache_check(device_allocator_pointer self) {
+  auto& st = self->state;
+  if (!busy(st.phase)) {
+    auto released = st.engine->release_idle();
+    if (released.segments_released > 0)
+      spdlog::debug("device {}: gave back {} B of cache idle for {} ms ({} segments)", st.device,
+                    released.bytes_released, st.engine->config().cache_decay.count(),
+                    released.segments_released);
+  }
+  schedule_cache_check(self);
 }
 
 void enter_phase(device_allocator_pointer self, allocator_phase phase) {
@@ -761,9 +781,14 @@ device_allocator(device_allocator_pointer self, std::unique_ptr<core::engine> en
         detail::on_wake_retry(self, content.get_as<std::uint64_t>(1));
         return caf::message{};
       }
+      if (content.match_elements<cache_check_atom>()) {
+        on_cache_check(self);
+        return caf::message{};
+      }
       return caf::sec::unexpected_message;
     });
   st.phase = resting_phase(st);
+  schedule_cache_check(self);
   spdlog::info("device {}: allocator starts {} (requests while asleep: {})", device,
                to_string(st.phase), to_string(options.while_asleep));
   return make_behavior(self, st.phase);

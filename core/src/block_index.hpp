@@ -18,8 +18,8 @@ namespace gpumem::core::detail {
 inline constexpr std::uint32_t no_block = 0xffffffffu;
 /// Every block size and address is a multiple of this.
 inline constexpr std::size_t block_unit = 256;
-/// A block's size is kept in 32 bits of units, so no block (and no arena, which holds
-/// every block) reaches this size.
+/// A block's size is kept in 32 bits of units, so no block (and no device, whose
+/// memory bounds every segment) reaches this size.
 inline constexpr std::size_t max_block_bytes = (std::size_t{1} << 32) * block_unit;
 
 /// One block: 32 bytes, two to a cache line, since with many regions live the blocks

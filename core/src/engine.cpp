@@ -54,10 +54,13 @@ engine_result<std::unique_ptr<engine>> engine::create(cuda::device_backend& back
     return valid.error();
   auto arena_size = config.arena_size != 0
                       ? config.arena_size
-                      : cuda::round_up(2 * props->total_memory, props->granularity_minimum);
-  if (arena_size >= max_block_bytes)
+                      : cuda::round_up(8 * props->total_memory, props->granularity_minimum);
+  // A block lies in a segment, which is mapped whole at some time: no larger than
+  // the device.
+  if (props->total_memory >= max_block_bytes)
     return engine_error{engine_errc::invalid_config,
-                        "arena_size " + format_bytes(arena_size) + " must be below "
+                        "device " + std::to_string(config.device) + " holds "
+                          + format_bytes(props->total_memory) + "; the engine handles below "
                           + format_bytes(max_block_bytes)
                           + " (block sizes are kept in 32 bits of 256-byte units)"};
   auto base = backend.reserve(config.device, arena_size, props->granularity_minimum);
@@ -119,6 +122,8 @@ bool engine::impl::unmap_handed_out(cuda::device_ptr address, std::size_t size) 
 }
 
 // --- tags and accounting -----------------------------------------------------------------
+
+std::uint64_t engine::impl::now() const { return clock ? clock() : now_ns(); }
 
 std::optional<std::uint32_t> engine::impl::find_tag_in_map(std::string_view name) const {
   auto it = tag_ids.find(name);
@@ -220,6 +225,9 @@ engine_result<region_info> engine::impl::allocate(const allocation_request& requ
                           + " is in progress"};
   // With many regions live, the indexes miss the cache: start loading them early.
   regions.prefetch_insert();
+  auto now = this->now();
+  if (!cache_lru.empty())
+    release_idle(now);
   auto known = find_tag(request.tag);
   if (known && tags[*known].asleep)
     return engine_error{engine_errc::tag_asleep,
@@ -260,10 +268,19 @@ engine_result<region_info> engine::impl::allocate(const allocation_request& requ
     b = segments[*s].first_block;
   }
   auto& blocks = pools[p].blocks;
-  // Only a block spanning its segment can lie in a cached (wholly free) segment.
-  if (blocks.spans_segment(b))
-    if (auto seg = blocks.at(b).segment; segments[seg].cached)
+  // Only a block spanning its segment can lie in a cached (wholly free) segment. It is
+  // cut to what a new segment would be (a small segment, or the region's own): the
+  // rest stays cached for any tag rather than idle in this pool. Packed tags grow
+  // their segments and keep them whole.
+  if (blocks.spans_segment(b)) {
+    if (auto seg = blocks.at(b).segment; segments[seg].cached) {
+      if (kind == pool_kind::small)
+        split_cached(seg, config.small_segment);
+      else if (!tags[tag].packed)
+        split_cached(seg, cuda::round_up(size, config.small_chunk));
       unmark_cached(seg);
+    }
+  }
   regions.prefetch_address(blocks.at(b).address);  // (the address of the block found)
   b = blocks.allocate_from(b, size, alignment);
 
@@ -271,7 +288,7 @@ engine_result<region_info> engine::impl::allocate(const allocation_request& requ
   r.address = blocks.at(b).address;
   r.size = size;
   r.requested = request.size;
-  r.last_use_ns = now_ns();
+  r.last_use_ns = now;
   r.pool = p;
   r.block = b;
   r.tag = tag;
@@ -309,9 +326,11 @@ engine_result<void> engine::impl::free_slot(std::uint32_t slot) {
   if (pools[p].kind == pool_kind::dedicated || !segments[seg].mapped) {
     destroy_segment(seg);  // vLLM-style memory goes back at once; asleep, nothing to keep
   } else {
-    mark_cached(seg);
-    if (cached_bytes > config.cache_limit)
+    auto now = this->now();
+    mark_cached(seg, now);
+    if (config.cache_limit != 0 && cached_bytes > config.cache_limit)
       release_cache(config.cache_limit);
+    release_idle(now);
   }
   return {};
 }
@@ -386,7 +405,7 @@ engine_result<void> engine::touch(region_id id) {
   if (!slot)
     return engine_error{engine_errc::unknown_region,
                         "touch: region " + std::to_string(id) + " is not live"};
-  impl_->regions.at(*slot).last_use_ns = now_ns();
+  impl_->regions.at(*slot).last_use_ns = impl_->now();
   return {};
 }
 
@@ -479,6 +498,8 @@ trim_report engine::trim() {
   return report;
 }
 
+trim_report engine::release_idle() { return impl_->release_idle(impl_->now()); }
+
 defragment_report engine::defragment() {
   defragment_report report;
   report.fragmentation_before = fragmentation();
@@ -508,5 +529,7 @@ std::size_t engine::physical_bytes() const noexcept { return impl_->mapped_bytes
 void engine::set_allocation_log(std::ostream* out) {
   impl_->log = out != nullptr ? std::make_unique<allocation_log>(*out) : nullptr;
 }
+
+void engine::set_clock(std::function<std::uint64_t()> now) { impl_->clock = std::move(now); }
 
 } // namespace gpumem::core

@@ -32,6 +32,8 @@ engine_result<void> engine_config::validate(const cuda::device_properties& props
   if (arena_size != 0 && (arena_size % g != 0 || arena_size < small_segment))
     return bad("arena_size " + format_bytes(arena_size)
                + " must be a multiple of the granularity and hold at least one segment");
+  if (cache_decay.count() < 0)
+    return bad("cache_decay must not be negative");
   if (copy_piece == 0)
     return bad("copy_piece must be non-zero");
   if (copies_in_flight < 1 || copies_in_flight > 1024)

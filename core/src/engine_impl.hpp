@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -43,6 +44,7 @@ struct segment {
   bool mapped = true;
   bool live = false;                      // the slot holds a segment
   std::list<std::uint32_t>::iterator cached_at;  // in the cache LRU while wholly free
+  std::uint64_t cached_since_ns = 0;             // when it became wholly free
   bool cached = false;
 };
 
@@ -137,6 +139,7 @@ struct engine::impl {
   engine_statistics stats;
   std::optional<detail::transition> active;
   std::unique_ptr<allocation_log> log;
+  std::function<std::uint64_t()> clock;  // empty: the steady clock
   /// The sticky device error that ended this engine's device; nothing more is asked
   /// of the device once it is set.
   std::optional<cuda::device_error> lost;
@@ -159,6 +162,8 @@ struct engine::impl {
   bool unmap_handed_out(cuda::device_ptr address, std::size_t size);
 
   // --- engine.cpp ------------------------------------------------------------------
+  /// Steady nanoseconds by the engine's clock.
+  std::uint64_t now() const;
   std::uint32_t tag_for(std::string_view name);
   std::optional<std::uint32_t> find_tag(std::string_view name) const {
     // Allocations come in runs of one tag: check the last one found before the map.
@@ -200,7 +205,8 @@ struct engine::impl {
   engine_error out_of_memory(const allocation_request& request, const std::string& cause) const;
 
   // --- engine_segments.cpp -----------------------------------------------------------
-  /// A new mapped segment of `size` bytes for `pool`, reusing cached chunks first.
+  /// A new mapped segment of at least `size` bytes for `pool`, reusing cached chunks
+  /// first (a cached chunk that covers the rest can make it larger).
   engine_result<std::uint32_t> create_segment(std::uint32_t pool, std::size_t size);
   /// Grows the pool's newest segment in place so that its free tail and new chunks
   /// together hold `size` bytes, and returns that tail block; no_block where growing
@@ -212,9 +218,12 @@ struct engine::impl {
   std::uint32_t last_block(std::uint32_t s) const;
   /// Maps chunks over an unmapped segment at its own address (wake).
   engine_result<void> map_segment(std::uint32_t s);
-  /// Chunks covering `size` bytes: those of cached segments first, then new ones.
-  /// On failure nothing is held.
-  engine_result<std::vector<detail::chunk_ref>> gather_chunks(std::size_t size);
+  /// Chunks covering `size` bytes for `pool`: those of cached segments first, then new
+  /// ones.
+  /// `exact`: they sum to `size`; else they may sum to more, where a cached chunk
+  /// covers the rest that no new one need be made. On failure nothing is held.
+  engine_result<std::vector<detail::chunk_ref>> gather_chunks(std::size_t size, std::uint32_t pool,
+                                                              bool exact);
   /// Maps `chunks` back to back at `address` and grants access; all or nothing.
   engine_result<void> map_chunks(cuda::device_ptr address,
                                  const std::vector<detail::chunk_ref>& chunks);
@@ -223,13 +232,32 @@ struct engine::impl {
   void unmap_segment(std::uint32_t s);
   /// Unmaps (if mapped) and forgets a wholly free segment, returning its addresses.
   void destroy_segment(std::uint32_t s);
-  void mark_cached(std::uint32_t s);
+  /// Cuts a cached segment after its first chunks that hold `size` bytes; the chunks
+  /// after them become a cached segment of their own, mapped where they are, as idle
+  /// as before. Nothing is unmapped: a request takes as much of the cache as it needs.
+  void split_cached(std::uint32_t s, std::size_t size);
+  /// Gives a cached segment to `pool` (its block to that pool's index, its bytes to
+  /// that pool's tag); it stays cached, mapped where it is.
+  void rehome_cached(std::uint32_t s, std::uint32_t pool);
+  /// Files a wholly free segment in the cache, idle from `now`.
+  void mark_cached(std::uint32_t s, std::uint64_t now);
+  /// Appends cached segment `t` to cached segment `s`, which it directly follows in
+  /// the arena (their chunks are mapped back to back): one cached segment, as idle as
+  /// the younger.
+  void absorb_cached(std::uint32_t s, std::uint32_t t);
+  /// The first run of cached segments side by side in the arena that holds `size`
+  /// bytes, merged into one cached segment (nothing unmapped); no_segment if none.
+  std::uint32_t merge_cached_run(std::size_t size);
   void unmark_cached(std::uint32_t s);
   /// Releases cached segments, oldest first, until at most `keep` bytes stay cached.
   trim_report release_cache(std::size_t keep);
+  /// Releases the cached segments idle for config.cache_decay or longer at `now`;
+  /// nothing while a transition runs or once the device is lost.
+  trim_report release_idle(std::uint64_t now);
   /// Frees chunks at the ends of live segments that lie wholly in a free tail block.
   std::size_t release_free_tails();
-  std::vector<detail::chunk_ref> plan_chunks(std::size_t size) const;
+  /// New chunks for `size` bytes of `pool`.
+  std::vector<detail::chunk_ref> plan_chunks(std::size_t size, std::uint32_t pool) const;
 
   // --- engine_transitions.cpp ----------------------------------------------------------
   /// The tags named, each known and asleep (or each awake), in order, once each.

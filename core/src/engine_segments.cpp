@@ -21,19 +21,24 @@ engine_error from_device(const std::string& doing, const cuda::device_error& e) 
 
 } // namespace
 
-std::vector<chunk_ref> engine::impl::plan_chunks(std::size_t size) const {
-  // Large chunks for the bulk (fewer maps), small ones for the rest (no rounding waste).
+std::vector<chunk_ref> engine::impl::plan_chunks(std::size_t size, std::uint32_t pool) const {
+  // Large chunks for the bulk of long-lived memory (fewer maps), small ones for the
+  // rest (no rounding waste) and for every other tag: what they free is cached, and
+  // small chunks serve a request of any size exactly when the cache is reused.
   std::vector<chunk_ref> plan;
-  for (; size >= config.large_chunk; size -= config.large_chunk)
-    plan.push_back({0, config.large_chunk});
+  if (tags[pools[pool].tag].packed)
+    for (; size >= config.large_chunk; size -= config.large_chunk)
+      plan.push_back({0, config.large_chunk});
   for (; size > 0; size -= config.small_chunk)
     plan.push_back({0, config.small_chunk});
   return plan;
 }
 
-engine_result<std::vector<chunk_ref>> engine::impl::gather_chunks(std::size_t size) {
+engine_result<std::vector<chunk_ref>> engine::impl::gather_chunks(std::size_t size,
+                                                                 std::uint32_t pool, bool exact) {
   // Chunks of cached segments first: never new physical memory while a cached chunk
-  // would do. Whole segments that fit, oldest first; then one larger one in part.
+  // would do. Whole segments that fit, oldest first; then chunks off the end of larger
+  // ones, which stay cached with the rest.
   std::vector<chunk_ref> reused;
   std::size_t missing = size;
   auto take_chunks_of = [&](std::uint32_t s) {
@@ -46,6 +51,31 @@ engine_result<std::vector<chunk_ref>> engine::impl::gather_chunks(std::size_t si
     seg.mapped = false;
     destroy_segment(s);
   };
+  // Takes the segment's last `count` chunks; the rest stays cached, mapped in place.
+  auto take_last_chunks_of = [&](std::uint32_t s, std::size_t count) {
+    auto& seg = segments[s];
+    if (count == seg.chunks.size()) {
+      take_chunks_of(s);
+      return;
+    }
+    auto keep = seg.chunks.size() - count;
+    std::size_t taken = 0;
+    for (auto i = keep; i < seg.chunks.size(); ++i)
+      taken += seg.chunks[i].size;
+    auto kept_size = seg.size - taken;
+    auto cut = seg.address + kept_size;
+    unmap_handed_out(cut, taken);
+    reused.insert(reused.end(), seg.chunks.begin() + static_cast<std::ptrdiff_t>(keep),
+                  seg.chunks.end());
+    seg.chunks.resize(keep);
+    pools[seg.pool].blocks.shrink_free_tail(seg.first_block, kept_size);
+    arena.release(cut, taken);
+    seg.size = kept_size;
+    mapped_bytes -= taken;
+    cached_bytes -= taken;
+    account(pools[seg.pool].tag, &stat_grid::reserved, -static_cast<std::int64_t>(taken));
+    account(pools[seg.pool].tag, &stat_grid::cached, -static_cast<std::int64_t>(taken));
+  };
   for (auto it = cache_lru.begin(); it != cache_lru.end() && missing > 0;) {
     auto s = *it++;
     if (segments[s].size <= missing) {
@@ -53,15 +83,40 @@ engine_result<std::vector<chunk_ref>> engine::impl::gather_chunks(std::size_t si
       take_chunks_of(s);
     }
   }
-  if (missing > 0 && !cache_lru.empty())
-    take_chunks_of(cache_lru.front());
+  // Every cached segment left is larger than what is missing.
+  for (auto it = cache_lru.begin(); it != cache_lru.end() && missing > 0; ++it) {
+    const auto& chunks = segments[*it].chunks;
+    std::size_t count = 0;
+    for (auto i = chunks.size(); i > 1 && chunks[i - 1].size <= missing; --i) {
+      missing -= chunks[i - 1].size;
+      ++count;
+    }
+    if (count > 0)
+      take_last_chunks_of(*it, count);
+  }
+  if (missing > 0 && !cache_lru.empty()) {
+    if (!exact) {
+      // The smallest last chunk that covers the rest: the new memory is that much
+      // larger, and nothing is created or given back.
+      auto best = cache_lru.front();
+      for (auto s : cache_lru)
+        if (segments[s].chunks.back().size < segments[best].chunks.back().size)
+          best = s;
+      missing -= std::min(missing, segments[best].chunks.back().size);
+      take_last_chunks_of(best, 1);
+    } else {
+      // Exactly `size`: the front segment in part; its chunks that do not fit go back
+      // to the device, which the new ones then come from.
+      take_chunks_of(cache_lru.front());
+    }
+  }
 
   std::sort(reused.begin(), reused.end(),
             [](const chunk_ref& a, const chunk_ref& b) { return a.size > b.size; });
   std::vector<chunk_ref> chunks;
   std::size_t covered = 0;
   for (auto& c : reused) {
-    if (covered + c.size <= size) {
+    if (!exact || covered + c.size <= size) {
       chunks.push_back(c);
       covered += c.size;
     } else {
@@ -70,7 +125,7 @@ engine_result<std::vector<chunk_ref>> engine::impl::gather_chunks(std::size_t si
     }
   }
   stats.chunks_reused += chunks.size();
-  for (auto& c : plan_chunks(size - covered)) {
+  for (auto& c : plan_chunks(size - std::min(size, covered), pool)) {
     auto handle = backend.create_chunk(config.device, c.size);
     if (!handle) {
       observe(handle.error());
@@ -113,16 +168,52 @@ void engine::impl::release_chunks(std::vector<chunk_ref>& chunks) {
 }
 
 engine_result<std::uint32_t> engine::impl::create_segment(std::uint32_t p, std::size_t size) {
+  auto no_range = [&](std::size_t bytes) {
+    return engine_error{engine_errc::out_of_memory,
+                        "the address arena has no free range of " + format_bytes(bytes) + " ("
+                          + format_bytes(arena.free_bytes()) + " free in pieces)"};
+  };
+  // A cached segment as large, of any tag, is taken as it lies: cut to size and
+  // given to this pool, nothing unmapped or mapped. (Segments are created rarely, and
+  // the cache holds few: a look at each is cheap.)
+  if (pools[p].kind != pool_kind::dedicated) {
+    auto best = no_segment;
+    for (auto c : cache_lru)
+      if (segments[c].size >= size && (best == no_segment || segments[c].size < segments[best].size))
+        best = c;
+    if (best == no_segment && cached_bytes >= size)
+      best = merge_cached_run(size);
+    if (best != no_segment) {
+      split_cached(best, size);
+      rehome_cached(best, p);
+      stats.chunks_reused += segments[best].chunks.size();
+      if (pools[p].kind == pool_kind::large)
+        pools[p].newest = best;
+      return best;
+    }
+  }
   auto address = arena.allocate(size);
   if (!address)
-    return engine_error{engine_errc::out_of_memory,
-                        "the address arena has no free range of " + format_bytes(size) + " ("
-                          + format_bytes(arena.free_bytes()) + " free in pieces)"};
-  auto chunks = gather_chunks(size);
+    return no_range(size);
+  // A dedicated region owns chunks of its own size (released on free): no more.
+  auto chunks = gather_chunks(size, p, pools[p].kind == pool_kind::dedicated);
   if (!chunks) {
     arena.release(*address, size);
     return chunks.error();
   }
+  // A cached chunk larger than the rest may make the segment larger than asked.
+  std::size_t total = 0;
+  for (const auto& c : *chunks)
+    total += c.size;
+  if (total > size && !arena.extend(*address + size, total - size)) {
+    arena.release(*address, size);
+    address = arena.allocate(total);
+    if (!address) {
+      release_chunks(*chunks);
+      return no_range(total);
+    }
+  }
+  size = total;
   if (auto mapped = map_chunks(*address, *chunks); !mapped) {
     release_chunks(*chunks);
     arena.release(*address, size);
@@ -189,9 +280,9 @@ engine_result<std::uint32_t> engine::impl::grow_newest_segment(std::uint32_t p, 
   auto undo = [&] {
     arena.release(end, extra);
     if (was_cached)
-      mark_cached(s);
+      mark_cached(s, now());
   };
-  auto chunks = gather_chunks(extra);
+  auto chunks = gather_chunks(extra, p, true);
   if (!chunks) {
     undo();
     return chunks.error();
@@ -212,7 +303,7 @@ engine_result<std::uint32_t> engine::impl::grow_newest_segment(std::uint32_t p, 
 
 engine_result<void> engine::impl::map_segment(std::uint32_t s) {
   auto size = segments[s].size;
-  auto chunks = gather_chunks(size);
+  auto chunks = gather_chunks(size, segments[s].pool, true);
   if (!chunks)
     return chunks.error();
   if (auto mapped = map_chunks(segments[s].address, *chunks); !mapped) {
@@ -258,12 +349,116 @@ void engine::impl::destroy_segment(std::uint32_t s) {
   ++stats.segments_released;
 }
 
-void engine::impl::mark_cached(std::uint32_t s) {
+void engine::impl::split_cached(std::uint32_t s, std::size_t size) {
+  std::size_t keep = 0, kept = 0;
+  while (keep < segments[s].chunks.size() && kept < size)
+    kept += segments[s].chunks[keep++].size;
+  if (keep == segments[s].chunks.size())
+    return;
+  std::uint32_t t;
+  if (!spare_segments.empty()) {
+    t = spare_segments.back();
+    spare_segments.pop_back();
+  } else {
+    t = static_cast<std::uint32_t>(segments.size());
+    segments.emplace_back();
+  }
+  auto& seg = segments[s];
+  auto& tail = segments[t];
+  tail = segment{};
+  tail.address = seg.address + kept;
+  tail.size = seg.size - kept;
+  tail.pool = seg.pool;
+  tail.chunks.assign(seg.chunks.begin() + static_cast<std::ptrdiff_t>(keep), seg.chunks.end());
+  tail.live = true;
+  tail.cached = true;
+  tail.cached_since_ns = seg.cached_since_ns;
+  tail.cached_at = cache_lru.insert(std::next(seg.cached_at), t);  // the same age
+  seg.chunks.resize(keep);
+  seg.size = kept;
+  auto& blocks = pools[seg.pool].blocks;
+  blocks.shrink_free_tail(seg.first_block, kept);
+  tail.first_block = blocks.add_segment(tail.address, tail.size, t);
+  segments_by_address.emplace(tail.address, t);
+  ++stats.segments_created;
+}
+
+std::uint32_t engine::impl::merge_cached_run(std::size_t size) {
+  // Neighbours in the arena are neighbours in segments_by_address.
+  std::uint32_t first = no_segment;
+  std::size_t run = 0;
+  cuda::device_ptr end = 0;
+  for (const auto& [address, s] : segments_by_address) {
+    if (!segments[s].cached) {
+      first = no_segment;
+      continue;
+    }
+    if (first == no_segment || address != end) {
+      first = s;
+      run = 0;
+    }
+    run += segments[s].size;
+    end = address + segments[s].size;
+    if (run >= size)
+      break;
+  }
+  if (first == no_segment || run < size)
+    return no_segment;
+  while (segments[first].size < size) {
+    auto next = segments_by_address.upper_bound(segments[first].address)->second;
+    absorb_cached(first, next);
+  }
+  return first;
+}
+
+void engine::impl::rehome_cached(std::uint32_t s, std::uint32_t pool) {
+  auto& seg = segments[s];
+  auto from = seg.pool;
+  if (from == pool)
+    return;
+  auto bytes = static_cast<std::int64_t>(seg.size);
+  pools[from].blocks.remove_segment_block(seg.first_block);
+  if (pools[from].newest == s)
+    pools[from].newest = no_segment;
+  account(pools[from].tag, &stat_grid::reserved, -bytes);
+  account(pools[from].tag, &stat_grid::cached, -bytes);
+  seg.pool = pool;
+  seg.first_block = pools[pool].blocks.add_segment(seg.address, seg.size, s);
+  account(pools[pool].tag, &stat_grid::reserved, bytes);
+  account(pools[pool].tag, &stat_grid::cached, bytes);
+}
+
+void engine::impl::mark_cached(std::uint32_t s, std::uint64_t now) {
   auto& seg = segments[s];
   seg.cached = true;
+  seg.cached_since_ns = now;
   seg.cached_at = cache_lru.insert(cache_lru.end(), s);
   cached_bytes += seg.size;
   account(pools[seg.pool].tag, &stat_grid::cached, static_cast<std::int64_t>(seg.size));
+}
+
+void engine::impl::absorb_cached(std::uint32_t s, std::uint32_t t) {
+  rehome_cached(t, segments[s].pool);
+  auto& seg = segments[s];
+  auto& next = segments[t];
+  // As idle as the younger: it takes the younger one's place in the cache's order.
+  if (next.cached_since_ns > seg.cached_since_ns) {
+    seg.cached_since_ns = next.cached_since_ns;
+    cache_lru.splice(next.cached_at, cache_lru, seg.cached_at);
+  }
+  cache_lru.erase(next.cached_at);
+  auto bytes = next.size;
+  auto& blocks = pools[seg.pool].blocks;
+  blocks.remove_segment_block(next.first_block);
+  blocks.grow_free_tail(seg.first_block, bytes);
+  seg.chunks.insert(seg.chunks.end(), next.chunks.begin(), next.chunks.end());
+  seg.size += bytes;
+  segments_by_address.erase(next.address);
+  if (pools[seg.pool].newest == t)
+    pools[seg.pool].newest = no_segment;
+  next = segment{};
+  spare_segments.push_back(t);
+  ++stats.segments_released;
 }
 
 void engine::impl::unmark_cached(std::uint32_t s) {
@@ -278,6 +473,25 @@ trim_report engine::impl::release_cache(std::size_t keep) {
   trim_report report;
   while (cached_bytes > keep && !cache_lru.empty()) {
     auto s = cache_lru.front();
+    report.bytes_released += segments[s].size;
+    ++report.segments_released;
+    destroy_segment(s);
+  }
+  return report;
+}
+
+trim_report engine::impl::release_idle(std::uint64_t now) {
+  trim_report report;
+  if (active || lost)
+    return report;
+  // The cache is in the order its segments became idle: the oldest are in front.
+  auto decay = static_cast<std::uint64_t>(
+    std::chrono::duration_cast<std::chrono::nanoseconds>(config.cache_decay).count());
+  while (!cache_lru.empty()) {
+    auto s = cache_lru.front();
+    auto since = segments[s].cached_since_ns;
+    if (now < since || now - since < decay)
+      break;
     report.bytes_released += segments[s].size;
     ++report.segments_released;
     destroy_segment(s);

@@ -115,7 +115,7 @@ struct soak {
       sys(test::testing_config(cfg)),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
       self(sys, true), rng(seed) {
-    actors::device_allocator_options options;
+    auto options = test::quiet_allocator_options();
     options.poll_interval = std::chrono::microseconds{0};
     // Fail mode: a request for a sleeping tag is answered at once, so that every
     // request is answered by the end of its step.

@@ -33,12 +33,20 @@ inline caf::actor_system_config& testing_config(caf::actor_system_config& c) {
   return c;
 }
 
-/// A device allocator for `device` of `backend`, over a new engine with the default
-/// settings; options.backend is set to `backend`.
+/// Allocator options for CAF's deterministic coordinator: no periodic cache check,
+/// whose timer a drive() that fires every timer would fire for ever.
+inline actors::device_allocator_options quiet_allocator_options() {
+  actors::device_allocator_options options;
+  options.cache_check_interval = std::chrono::milliseconds{0};
+  return options;
+}
+
+/// A device allocator for `device` of `backend`, over a new engine with `config`
+/// (device set to `device`); options.backend is set to `backend`.
 inline messages::device_allocator_actor
 spawn_allocator(caf::actor_system& sys, cuda::device_backend& backend, int device,
-                actors::device_allocator_options options = {}) {
-  core::engine_config config;
+                actors::device_allocator_options options = quiet_allocator_options(),
+                core::engine_config config = {}) {
   config.device = device;
   auto made = core::engine::create(backend, config);
   REQUIRE(made.ok());

@@ -42,17 +42,18 @@ struct fixture {
 
   explicit fixture(asleep_behaviour mode = asleep_behaviour::queue,
                    actors::pressure_response pressure = {},
-                   std::function<void(actors::device_allocator_options&)> adjust = {})
+                   std::function<void(actors::device_allocator_options&)> adjust = {},
+                   core::engine_config engine = {})
     : backend(test::host_devices(1, capacity, granularity)),
       sys(test::testing_config(cfg)),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
       self(sys, true) {
-    actors::device_allocator_options options;
+    auto options = test::quiet_allocator_options();
     options.while_asleep = mode;
     options.pressure = std::move(pressure);
     if (adjust)
       adjust(options);
-    aut = test::spawn_allocator(sys, backend, 0, std::move(options));
+    aut = test::spawn_allocator(sys, backend, 0, std::move(options), std::move(engine));
     sched.run();
   }
 

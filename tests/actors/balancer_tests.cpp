@@ -50,7 +50,7 @@ struct fixture {
       sys(test::testing_config(cfg)),
       sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
       self(sys, true) {
-    actors::device_allocator_options device_options;
+    auto device_options = test::quiet_allocator_options();
     device_options.poll_interval = std::chrono::microseconds{0};
     for (int d = 0; d < 2; ++d)
       devices.push_back(test::spawn_allocator(sys, backend, d, device_options));

@@ -6,6 +6,7 @@
 
 #include <caf/all.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -400,6 +401,40 @@ TEST_CASE("trim and defragment answer reports", "[actors][allocator]") {
   CHECK(t.bytes_released > 0);
   auto d = fx.must<defragment_report>(defragment_atom::value);
   CHECK(d.device == 0);
+}
+
+TEST_CASE("an idle allocator gives back the cache its engine kept idle for cache_decay",
+          "[actors][allocator][cache]") {
+  core::engine_config engine;
+  engine.cache_decay = std::chrono::milliseconds{20};
+  fixture fx(asleep_behaviour::queue, {},
+             [](actors::device_allocator_options& o) {
+               o.cache_check_interval = std::chrono::milliseconds{5};
+             },
+             engine);
+  // No drive(): it fires timers until none is left, and the check's comes back for ever.
+  fx.send(allocate_atom::value, request_of(8 * MiB, "activations"));
+  fx.sched.run();
+  auto made = fx.next<region_handle>();
+  REQUIRE(made.value);
+  fx.send(deallocate_atom::value, made.value->region);
+  fx.sched.run();
+  REQUIRE(fx.next<ok_atom>().value);
+  auto physical = [&] {
+    fx.send(stats_atom::value);
+    fx.sched.run();
+    auto stats = fx.next<statistics>();
+    REQUIRE(stats.value);
+    return stats.value->total.reserved.current;
+  };
+  // Nothing but the check's timer runs: each firing asks the engine, on its own
+  // steady clock, for what has been idle 20 ms.
+  test::wait_until("the allocator to give back its idle cache", [&] {
+    fx.sched.trigger_timeouts();
+    fx.sched.run();
+    return physical() == 0;
+  });
+  CHECK(fx.backend.current_usage().physical_bytes == 0);
 }
 
 TEST_CASE("requests still waiting when the allocator exits are answered with an error",

@@ -91,7 +91,8 @@ TEST_CASE("the shipped config/gpumem.conf loads and validates", "[config]") {
   CHECK(c.host.granularity == 2 * MiB);
   CHECK(c.engine.small_chunk == 2 * MiB);
   CHECK(c.engine.large_chunk == 32 * MiB);
-  CHECK(c.engine.cache_limit == 256 * MiB);
+  CHECK(c.engine.cache_decay == std::chrono::seconds{60});
+  CHECK(c.engine.cache_limit == 0);
   CHECK(c.engine.packed_tags == std::vector<std::string>{"weights"});
   CHECK(c.allocator.default_strategy == core::strategy::pooled);
   CHECK(c.allocator.tag_strategies.empty());
@@ -126,6 +127,7 @@ TEST_CASE("the shipped file states runtime_config's defaults, apart from the bac
   CHECK(a.engine.small_segment == b.engine.small_segment);
   CHECK(a.engine.small_threshold == b.engine.small_threshold);
   CHECK(a.engine.default_alignment == b.engine.default_alignment);
+  CHECK(a.engine.cache_decay == b.engine.cache_decay);
   CHECK(a.engine.cache_limit == b.engine.cache_limit);
   CHECK(a.engine.wake_margin == b.engine.wake_margin);
   CHECK(a.engine.copy_piece == b.engine.copy_piece);

@@ -446,7 +446,7 @@ TEST_CASE("a request that needs the memory of cached segments reuses their chunk
   fixture fx;
   auto big = must_allocate(*fx, 200 * MiB, weights);
   must_free(*fx, big.id);
-  // The empty segment stays cached (the cache limit is 256 MiB).
+  // The empty segment stays cached (until it has been idle for cache_decay).
   CHECK(fx->statistics().total.cached.current > 0);
   CHECK(fx->physical_bytes() >= 200 * MiB);
   CHECK_STATISTICS(fx);

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <cmath>
 #include <map>
 #include <set>
 #include <sstream>
@@ -156,12 +158,41 @@ TEST_CASE("a generated trace loads the weights first and frees everything else",
   CHECK(trace.steps > 0);
 }
 
+TEST_CASE("bursty serving swings the arrivals: reproducible, and unlike steady serving",
+          "[trace_gen]") {
+  auto options = small_options(5);
+  options.requests = 200;
+  auto steady = generate(options);
+  options.arrival_swing = bursty_swing;
+  options.swing_period = 5;
+  auto bursty = generate(options);
+  CHECK(csv(bursty.entries) == csv(generate(options).entries));
+  CHECK(csv(bursty.entries) != csv(steady.entries));
+
+  // Arrivals come fast in the first half of each swing and slowly in the second: the
+  // prompts' KV blocks, allocated as requests are admitted, bunch up in the first.
+  std::size_t first_half = 0, second_half = 0;
+  for (const auto& e : bursty.entries) {
+    if (e.tag != "kv_cache" || e.action != log_action::allocate)
+      continue;
+    auto phase = std::fmod(e.time, options.swing_period) / options.swing_period;
+    (phase < 0.5 ? first_half : second_half)++;
+  }
+  CHECK(first_half > second_half);
+}
+
 TEST_CASE("trace-gen refuses options that cannot make a trace", "[trace_gen]") {
   auto options = small_options();
   SECTION("no requests") { options.requests = 0; }
   SECTION("no concurrency") { options.max_concurrent = 0; }
   SECTION("a block smaller than a token") { options.kv_block = 32 * KiB; }
   SECTION("a model larger than the device") { options.model_bytes = 1 * GiB; }
+  SECTION("a swing of the whole rate") { options.arrival_swing = 1; }
+  SECTION("a negative swing") { options.arrival_swing = -0.5; }
+  SECTION("a swing without a period") {
+    options.arrival_swing = 0.5;
+    options.swing_period = 0;
+  }
   auto trace = generate_trace(options);
   REQUIRE_FALSE(trace.ok());
   CHECK(trace.error().code() == core::engine_errc::invalid_config);
@@ -278,6 +309,31 @@ TEST_CASE("PyTorch caching: at capacity, cached segments are released before an 
   CHECK(pytorch.physical_bytes() == 2 * MiB);
 }
 
+TEST_CASE("the baselines count the memory they create, reuse and release", "[baseline]") {
+  std::vector<log_entry> trace{allocate(0x1000, 1 * MiB), release(0x1000),
+                               allocate(0x2000, 1 * MiB), allocate(0x3000, 1 * MiB)};
+  SECTION("vLLM-style: every allocation its own, given back on free") {
+    vllm_style_policy vllm(1 * GiB);
+    auto result = replay_ok(trace, vllm);
+    CHECK(result.churn.created == 3);
+    CHECK(result.churn.reused == 0);
+    CHECK(result.churn.released == 1);
+    CHECK(result.churn.bytes_created == 6 * MiB);
+    CHECK(result.peak_physical_bytes == 4 * MiB);
+    CHECK(result.created_per_peak == Approx(1.5));
+    CHECK_FALSE(result.backend);
+  }
+  SECTION("PyTorch caching: one 2 MiB segment serves all three") {
+    pytorch_caching_policy pytorch(1 * GiB);
+    auto result = replay_ok(trace, pytorch);
+    CHECK(result.churn.created == 1);
+    CHECK(result.churn.reused == 2);
+    CHECK(result.churn.released == 0);
+    CHECK(result.churn.bytes_created == 2 * MiB);
+    CHECK(result.created_per_peak == Approx(1.0));
+  }
+}
+
 TEST_CASE("replay skips what it cannot replay and says so", "[replay]") {
   vllm_style_policy vllm(1 * GiB);
   auto failure = allocate(0x3000, 1 * MiB);
@@ -321,11 +377,52 @@ TEST_CASE("a generated trace replays on gpumem's engine without running out of m
     CHECK(p.peak_physical_bytes <= options.capacity);
   }
 
+  // gpumem's backend was timed; the figures are the chunks it made and gave back.
+  REQUIRE(gpumem.backend);
+  CHECK(gpumem.backend->create_ms > 0);
+  CHECK(gpumem.backend->map_ms > 0);
+  CHECK(gpumem.backend->engine_ns_per_operation > 0);
+  CHECK(gpumem.churn.created > 0);
+  CHECK(gpumem.churn.bytes_created >= gpumem.peak_physical_bytes);
+  CHECK(gpumem.created_per_peak >= 1);
+  CHECK_FALSE(report->policies[1].backend);
+
   auto table = format_table(*report);
   CHECK_THAT(table, Catch::Contains("gpumem ") && Catch::Contains("vllm-style ")
-                      && Catch::Contains("pytorch-caching ") && Catch::Contains("peak physical"));
+                      && Catch::Contains("pytorch-caching ") && Catch::Contains("peak physical")
+                      && Catch::Contains("create ms"));
   auto json = to_json(*report);
   CHECK_THAT(json, Catch::Contains("\"policy\": \"gpumem\"")
                      && Catch::Contains("\"peak_physical_bytes\": "
-                                        + std::to_string(gpumem.peak_physical_bytes)));
+                                        + std::to_string(gpumem.peak_physical_bytes))
+                     && Catch::Contains("\"created_bytes\": "
+                                        + std::to_string(gpumem.churn.bytes_created))
+                     && Catch::Contains("\"release_ms\": "));
+}
+
+TEST_CASE("gpumem keeps a bursty server's memory: nothing created twice, no more held",
+          "[replay][engine]") {
+  // Live bytes rise and fall with the arrivals; gpumem's cache (cache_decay far
+  // longer than a swing) serves each rise from the last one's memory.
+  auto options = small_options(3);
+  options.requests = 300;
+  options.arrival_swing = bursty_swing;
+  options.swing_period = 5;
+  auto trace = generate(options);
+  replay_options replaying;
+  replaying.capacity = 1 * GiB;
+  auto report = replay_all(trace.entries, replaying);
+  REQUIRE(report.ok());
+  const auto& gpumem = report->policies[0];
+  CHECK(gpumem.ooms == 0);
+  CHECK(gpumem.churn.released == 0);
+  CHECK(gpumem.churn.bytes_created == gpumem.peak_physical_bytes);
+  CHECK(gpumem.fragmentation < 0.02);
+
+  SECTION("a cache that decays at once makes the memory again at every rise") {
+    replaying.engine.cache_decay = std::chrono::milliseconds{0};
+    auto churning = replay_all(trace.entries, replaying);
+    REQUIRE(churning.ok());
+    CHECK(churning->policies[0].created_per_peak > 2);
+  }
 }

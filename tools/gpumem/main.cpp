@@ -6,11 +6,13 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <deque>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -71,6 +73,12 @@ private:
 };
 
 // -- the commands, once their flags are parsed ----------------------------------------
+
+/// The shortest text that reads back as `v`: 0.9.
+std::string shortest(double v) {
+  char text[32];
+  return std::string(text, std::to_chars(text, text + sizeof text, v).ptr);
+}
 
 int trace_gen(const gpumem::replay::trace_options& options, const std::string& path) {
   auto trace = gpumem::replay::generate_trace(options);
@@ -218,17 +226,35 @@ int main(int argc, char* argv[]) {
   sizes.add(gen, "--kv-block", trace.kv_block, "one KV-cache allocation");
   sizes.add(gen, "--kv-per-token", trace.kv_bytes_per_token, "KV-cache bytes of one token");
   sizes.add(gen, "--capacity", trace.capacity, "device memory; live bytes stay under 90% of it");
+  bool bursty = false;
+  std::optional<double> swing;
+  gen.add_flag("--bursty", bursty,
+               "bursty serving: the arrival rate swings around its mean (--swing "
+                 + shortest(gpumem::replay::bursty_swing) + ")");
+  gen.add_option("--swing", swing,
+                 "the arrival rate swings by this fraction of its mean, from 0 (steady, the "
+                 "default) to below 1, as a sine of the trace time");
+  gen.add_option("--swing-period", trace.swing_period, "seconds of trace time per swing")
+    ->capture_default_str();
   gen.add_option("--out", out, "write the trace to this file");
   gen.allow_extras();
 
   auto& rep = *app.add_subcommand(
     "replay", "replays an allocation trace (CSV, gpumem's or RMM's) against gpumem's engine and "
               "simulated vLLM-style and PyTorch-caching allocators; reports peak physical and live "
-              "bytes, fragmentation, OOMs and time per operation");
+              "bytes, fragmentation, OOMs and time per operation, then the physical memory each "
+              "created, reused and released (gpumem: with its backend's time apart from its own)");
   gpumem::replay::replay_options replaying;
   std::string trace_path = "-", json;
   rep.add_option("trace", trace_path, "the trace: a file, or - (the default) for stdin");
   sizes.add(rep, "--capacity", replaying.capacity, "memory of the emulated device and the baselines");
+  long cache_decay_ms = static_cast<long>(replaying.engine.cache_decay.count());
+  rep.add_option("--cache-decay-ms", cache_decay_ms,
+                 "gpumem's cache: free segments go back once idle this long in the trace's time "
+                 "(gpumem.engine.cache-decay-ms)")
+    ->capture_default_str();
+  sizes.add(rep, "--cache-limit", replaying.engine.cache_limit,
+            "gpumem's cache: at most this much kept, 0 for no limit (gpumem.engine.cache-limit)");
   rep.add_option("--json", json, "also write the results as JSON to this file (- for stdout)");
   rep.allow_extras();
   app.footer("Byte sizes take K, M, G and T suffixes (binary). gpumem COMMAND --help: that command's options.");
@@ -297,6 +323,7 @@ int main(int argc, char* argv[]) {
       trace.seed = static_cast<std::uint64_t>(seed);
       trace.requests = positive(requests, "--requests");
       trace.max_concurrent = positive(concurrent, "--concurrent");
+      trace.arrival_swing = swing.value_or(bursty ? gpumem::replay::bursty_swing : 0.0);
       sizes.apply();
       return trace_gen(trace, out);
     }
@@ -304,6 +331,8 @@ int main(int argc, char* argv[]) {
     sizes.apply();
     if (replaying.capacity < replaying.granularity)
       throw std::invalid_argument("--capacity must be at least 2M");
+    replaying.engine.cache_decay =
+      std::chrono::milliseconds{in_range(cache_decay_ms, "--cache-decay-ms", 0, 86'400'000)};
     return replay(trace_path, replaying, json);
   } catch (const std::invalid_argument& bad) {
     std::fprintf(stderr, "gpumem %s: %s\n", command.c_str(), bad.what());

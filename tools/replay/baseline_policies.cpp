@@ -50,6 +50,8 @@ handle_result vllm_style_policy::allocate(std::size_t size, const std::string&) 
   if (rounded > capacity_ - physical_)
     return std::optional<std::uint64_t>{};
   physical_ += rounded;
+  ++churn_.created;
+  churn_.bytes_created += rounded;
   auto handle = next_handle_++;
   rounded_.emplace(handle, rounded);
   return std::optional<std::uint64_t>{handle};
@@ -60,6 +62,7 @@ core::engine_result<void> vllm_style_policy::deallocate(std::uint64_t handle) {
   if (it == rounded_.end())
     return unknown_handle(handle);
   physical_ -= it->second;
+  ++churn_.released;
   rounded_.erase(it);
   return {};
 }
@@ -76,6 +79,7 @@ handle_result pytorch_caching_policy::allocate(std::size_t size, const std::stri
   if (auto best = free_blocks.lower_bound({rounded, 0}); best != free_blocks.end()) {
     address = best->second;
     free_blocks.erase(best);
+    ++churn_.reused;
   } else {
     auto segment = segment_size(rounded);
     if (segment > capacity_ - reserved_)
@@ -125,6 +129,7 @@ void pytorch_caching_policy::release_cached_segments() {
     pool(whole->second.small).erase({whole->second.size, whole->first});
     blocks_.erase(whole);
     reserved_ -= segment->second;
+    ++churn_.released;
     segment = segments_.erase(segment);
   }
 }
@@ -135,6 +140,8 @@ std::uint64_t pytorch_caching_policy::new_segment(std::size_t size, bool small) 
   segments_.emplace(address, size);
   blocks_.emplace(address, block{size, address, small, false});
   reserved_ += size;
+  ++churn_.created;
+  churn_.bytes_created += size;
   return address;
 }
 

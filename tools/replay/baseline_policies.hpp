@@ -23,11 +23,13 @@ public:
                                                              const std::string& tag) override;
   core::engine_result<void> deallocate(std::uint64_t handle) override;
   std::size_t physical_bytes() const override { return physical_; }
+  churn_counts churn() const override { return churn_; }
 
 private:
   std::size_t capacity_;
   std::size_t granularity_;
   std::size_t physical_ = 0;
+  churn_counts churn_;  // every allocation creates, every free releases
   std::uint64_t next_handle_ = 1;
   std::unordered_map<std::uint64_t, std::size_t> rounded_;  // handle -> physical bytes
 };
@@ -52,6 +54,7 @@ public:
                                                              const std::string& tag) override;
   core::engine_result<void> deallocate(std::uint64_t handle) override;
   std::size_t physical_bytes() const override { return reserved_; }
+  churn_counts churn() const override { return churn_; }
   /// empty_cache(): releases every wholly free segment.
   void release_cached_segments();
 
@@ -74,6 +77,7 @@ private:
   std::map<std::uint64_t, block> blocks_;    // by address: neighbours sit side by side
   std::map<std::uint64_t, std::size_t> segments_;
   free_set free_small_, free_large_;
+  churn_counts churn_;  // segments; reused: allocations a cached block served
 };
 
 } // namespace gpumem::replay

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <numbers>
 #include <ostream>
 #include <string>
 
@@ -155,13 +156,13 @@ public:
 
   /// Runs steps until every request has finished; returns the number of steps.
   std::size_t serve() {
-    double next_arrival = rng_.exponential(mean_gap_);
+    double next_arrival = arrival_after(0);
     std::size_t step = 0;
     while (finished_ < options_.requests) {
       while (arrived_ < options_.requests && next_arrival <= static_cast<double>(step)) {
         waiting_.push_back(new_request());
         ++arrived_;
-        next_arrival += rng_.exponential(mean_gap_);
+        next_arrival = arrival_after(next_arrival);
       }
       std::size_t decoding = running_.size();
       std::size_t prompt_tokens = admit();
@@ -180,6 +181,23 @@ public:
   trace_builder& trace() { return trace_; }
 
 private:
+  /// The next arrival after `step` (a fractional step). With a swing, arrivals are
+  /// drawn at the highest rate and each kept with the probability of the rate at its
+  /// time over the highest (thinning: exact for a rate that varies in time).
+  double arrival_after(double step) {
+    if (options_.arrival_swing == 0)
+      return step + rng_.exponential(mean_gap_);
+    const double peak = 1 + options_.arrival_swing;
+    for (;;) {
+      step += rng_.exponential(mean_gap_ / peak);
+      double t = step * step_seconds;
+      double phase = 2 * std::numbers::pi * t / options_.swing_period;
+      double rate = 1 + options_.arrival_swing * std::sin(phase);
+      if (rng_.unit() * peak < rate)
+        return step;
+    }
+  }
+
   request new_request() {
     request r;
     r.prompt = rng_.log_uniform(min_prompt, max_prompt);
@@ -270,6 +288,10 @@ core::engine_result<generated_trace> generate_trace(const trace_options& options
     return invalid("max concurrent requests must be at least 1");
   if (options.model_bytes < 1 * MiB)
     return invalid("the model must have at least 1 MiB of weights");
+  if (!(options.arrival_swing >= 0 && options.arrival_swing < 1))
+    return invalid("the arrival swing must be from 0 to below 1");
+  if (!(options.swing_period > 0))
+    return invalid("the swing period must be positive");
   if (options.kv_bytes_per_token == 0 || options.kv_block < options.kv_bytes_per_token)
     return invalid("a KV block (" + format_bytes(options.kv_block) + ") must hold at least one "
                    "token (" + format_bytes(options.kv_bytes_per_token) + ")");

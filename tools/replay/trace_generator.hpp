@@ -7,6 +7,9 @@
 //  2. Requests arrive at random (exponential gaps, so Poisson arrivals) at a rate
 //     that keeps the server a little over-subscribed. Prompt lengths are log-uniform
 //     in [16, 2048] tokens and output lengths log-uniform in [8, 1024] tokens.
+//     Bursty serving: the rate swings around that mean as a sine of the trace time,
+//     so the server alternates between a queue it cannot drain and idle slots, and
+//     the KV cache's live bytes rise and fall with it (arrival_swing).
 //  3. The server runs in steps (one decode iteration, 25 ms of trace time). It admits
 //     waiting requests first come first served while fewer than max_concurrent run,
 //     the step's prompt tokens stay within 2048, and the request's whole KV cache
@@ -41,7 +44,14 @@ struct trace_options {
   std::size_t kv_block = 2 * MiB;           // one KV-cache allocation
   std::size_t kv_bytes_per_token = 64 * KiB;
   std::size_t capacity = 4 * GiB;           // device memory the trace must fit in
+  /// The arrival rate is the mean times 1 + arrival_swing * sin(2 pi t / swing_period),
+  /// t in seconds of trace time; 0 keeps it steady. From 0 to below 1.
+  double arrival_swing = 0;
+  double swing_period = 30;                 // seconds of trace time
 };
+
+/// The swing of bursty serving (trace-gen --bursty).
+inline constexpr double bursty_swing = 0.9;
 
 /// A trace and what it asks of a device.
 struct generated_trace {

@@ -36,6 +36,9 @@
 //               wake_retry_initial, doubling up to wake_retry_max, while pressure stays
 //               normal (device_status::offload_wait_reason says why they wait); one
 //               that comes due during a transition starts when it ends.
+// The cache: the engine gives back what stayed idle for its cache_decay on its own
+// calls; every cache_check_interval the allocator asks it to as well (release_idle),
+// unless a transition runs, so that an idle process returns its cache too.
 // A client's wake of offloaded tags takes them off the offloaded list. Each response
 // logs the bytes released and the time from the level change (the event's system-clock
 // stamp; the event's arrival where the stamp is missing or ahead of this clock) to the
@@ -94,6 +97,9 @@ struct device_allocator_options {
   asleep_behaviour while_asleep = asleep_behaviour::queue;
   /// Between two advance() calls of a transition; zero polls with a plain send.
   std::chrono::microseconds poll_interval{1000};
+  /// How often the allocator gives back the engine's cache that has been idle for
+  /// cache_decay, should no request come that does; zero: only requests do.
+  std::chrono::milliseconds cache_check_interval{1000};
   /// Where info() reads the device's name, capacity, granularity and free memory;
   /// nullptr: those fields stay empty or zero. Not owned; must outlive the actor
   /// (as it must outlive the engine anyway).

@@ -10,6 +10,8 @@
 //
 // Not thread-safe: one owner drives it (in gpumem, one actor).
 
+#include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -89,9 +91,13 @@ public:
   /// The name of a tag this engine numbered (region_info::tag); "" for any other number.
   const std::string& tag_name(tag_id tag) const noexcept;
 
-  // --- fragmentation -----------------------------------------------------------
+  // --- the cache and fragmentation ---------------------------------------------
   /// Returns wholly free segments (the cache) to the device.
   trim_report trim();
+  /// Returns the cached segments idle for config().cache_decay or longer. The engine
+  /// does this on its own calls too; an owner that may fall quiet calls it now and
+  /// then, so that an idle process gives its cache back.
+  trim_report release_idle();
   /// trim(), plus free chunks at the end of live segments, without moving anything.
   defragment_report defragment();
   /// 1 - live bytes / mapped bytes, over the engine or one tag.
@@ -111,6 +117,10 @@ public:
 
   /// Starts (or with nullptr stops) writing the allocation log to `out`.
   void set_allocation_log(std::ostream* out);
+  /// The engine's time source in steady nanoseconds, never going back: regions' last
+  /// use and the cache's idle time. Empty: the steady clock. A replay gives it the
+  /// trace's time; tests, a clock they move.
+  void set_clock(std::function<std::uint64_t()> now);
 
   struct impl;
 
