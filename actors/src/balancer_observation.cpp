@@ -70,6 +70,9 @@ void add(statistics& sum, const statistics& x) {
   sum.trims += x.trims;
   sum.defragmentations += x.defragmentations;
   sum.bytes_trimmed += x.bytes_trimmed;
+  // Every engine counts with the same bounds (core::duration_buckets), so this adds.
+  (void) sum.sleep_durations.add(x.sleep_durations);
+  (void) sum.wake_durations.add(x.wake_durations);
 }
 
 } // namespace

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "device_allocator_detail.hpp"
+#include "protocol_convert.hpp"
 
 namespace gpumem::actors {
 
@@ -55,6 +56,8 @@ void record(device_allocator_state& st, std::uint64_t bytes, double ms) {
   ++r.responses;
   r.last_ms = ms;
   r.max_ms = std::max(r.max_ms, ms);
+  r.total_ms += ms;
+  r.durations.record(ms / 1e3);
   r.last_bytes = bytes;
 }
 
@@ -318,6 +321,8 @@ void add_response_status(const device_allocator_state& st, device_status& status
   status.pressure_responses = r.responses;
   status.last_response_ms = r.last_ms;
   status.max_response_ms = r.max_ms;
+  status.total_response_ms = r.total_ms;
+  status.response_durations = to_message(r.durations);
   status.last_response_bytes = r.last_bytes;
   status.offloads = r.offloads;
   status.offload_wakes = r.offload_wakes;

@@ -165,6 +165,11 @@ messages::stat_grid to_message(const core::stat_grid& grid) noexcept {
   return result;
 }
 
+messages::duration_buckets to_message(const core::duration_buckets& buckets) {
+  const auto& b = core::duration_buckets::upper_bounds;
+  return {{b.begin(), b.end()}, {buckets.counts.begin(), buckets.counts.end()}};
+}
+
 messages::statistics to_message(const core::engine_statistics& stats, std::int32_t device) {
   messages::statistics result;
   result.device = device;
@@ -190,6 +195,8 @@ messages::statistics to_message(const core::engine_statistics& stats, std::int32
   result.trims = stats.trims;
   result.defragmentations = stats.defragmentations;
   result.bytes_trimmed = stats.bytes_trimmed;
+  result.sleep_durations = to_message(stats.sleep_durations);
+  result.wake_durations = to_message(stats.wake_durations);
   return result;
 }
 

@@ -44,6 +44,7 @@ messages::defragment_report to_message(const core::defragment_report& report,
                                        std::int32_t device);
 messages::stat to_message(const core::stat& s) noexcept;
 messages::stat_grid to_message(const core::stat_grid& grid) noexcept;
+messages::duration_buckets to_message(const core::duration_buckets& buckets);
 messages::statistics to_message(const core::engine_statistics& stats, std::int32_t device);
 /// The snapshot as its documented JSON (one line).
 messages::memory_snapshot to_message(const core::memory_snapshot& snapshot,

@@ -28,6 +28,10 @@ json of(const m::stat_grid& g) {
           {"frees", g.frees}};
 }
 
+json of(const m::duration_buckets& b) {
+  return {{"upper_bounds", b.upper_bounds}, {"counts", b.counts}};
+}
+
 json of(const m::statistics& s) {
   json tags = json::object();
   for (const auto& t : s.tags)
@@ -52,7 +56,9 @@ json of(const m::statistics& s) {
           {"wake_seconds", s.wake_seconds},
           {"trims", s.trims},
           {"defragmentations", s.defragmentations},
-          {"bytes_trimmed", s.bytes_trimmed}};
+          {"bytes_trimmed", s.bytes_trimmed},
+          {"sleep_durations", of(s.sleep_durations)},
+          {"wake_durations", of(s.wake_durations)}};
 }
 
 json of(const m::device_status& d) {
@@ -68,6 +74,8 @@ json of(const m::device_status& d) {
           {"pressure_responses", d.pressure_responses},
           {"last_response_ms", d.last_response_ms},
           {"max_response_ms", d.max_response_ms},
+          {"total_response_ms", d.total_response_ms},
+          {"response_durations", of(d.response_durations)},
           {"offloads", d.offloads},
           {"offload_wakes", d.offload_wakes},
           {"bytes_offloaded", d.bytes_offloaded},

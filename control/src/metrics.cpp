@@ -3,11 +3,8 @@
 // (prometheus_text.hpp): the format is a few lines of text, the values come from one
 // scrape of the runtime, and a registry library would add a dependency and a second
 // copy of every value without adding anything the scrape needs.
-//
-// Histograms of sleep, wake and pressure-response seconds are not exposed: the
-// runtime keeps only each device's total seconds and count of sleeps and wakes
-// (exposed as summaries without quantiles: _sum and _count) and the last and slowest
-// pressure response (gauges), not the durations of single transitions.
+// Sleep, wake and pressure-response seconds are histograms over the runtime's fixed
+// bounds (core::duration_buckets), from 1 ms to 30 s.
 
 #include "metrics_scrape.hpp"
 #include "prometheus_text.hpp"
@@ -114,22 +111,16 @@ void device_counters(prometheus_text& out, const scrape& s) {
     for (const auto& d : s.stats.devices)
       out.sample(f.name, {{"device", device_label(d.device)}}, f.get(d));
   }
-  const field<get> durations[] = {
-    {"gpumem_sleep_duration_seconds", "Time spent in sleeps (sum and count; no quantiles).",
-     [](const m::statistics& x) { return x.sleep_seconds; }},
-    {"gpumem_wake_duration_seconds", "Time spent in wakes (sum and count; no quantiles).",
-     [](const m::statistics& x) { return x.wake_seconds; }},
-  };
-  for (const auto& f : durations) {
-    out.family(f.name, "summary", f.help);
-    std::string name = f.name;
-    bool sleep = name.find("sleep") != std::string::npos;
-    for (const auto& d : s.stats.devices) {
-      out.sample(name + "_sum", {{"device", device_label(d.device)}}, f.get(d));
-      out.sample(name + "_count", {{"device", device_label(d.device)}},
-                 double(sleep ? d.sleeps : d.wakes));
-    }
-  }
+  out.family("gpumem_sleep_duration_seconds", "histogram", "Seconds each sleep took.");
+  for (const auto& d : s.stats.devices)
+    out.histogram("gpumem_sleep_duration_seconds", {{"device", device_label(d.device)}},
+                  d.sleep_durations.upper_bounds, d.sleep_durations.counts, d.sleep_seconds,
+                  d.sleeps);
+  out.family("gpumem_wake_duration_seconds", "histogram", "Seconds each wake took.");
+  for (const auto& d : s.stats.devices)
+    out.histogram("gpumem_wake_duration_seconds", {{"device", device_label(d.device)}},
+                  d.wake_durations.upper_bounds, d.wake_durations.counts, d.wake_seconds,
+                  d.wakes);
 }
 
 /// vLLM's vllm:engine_sleep_state, per device: awake, weights_offloaded (something
@@ -187,6 +178,12 @@ void device_gauges(prometheus_text& out, const scrape& s) {
   out.family("gpumem_offloads_total", "counter", "Tags offloaded to host memory under pressure.");
   for (const auto& d : s.status.devices)
     out.sample("gpumem_offloads_total", {{"device", device_label(d.device)}}, double(d.offloads));
+  out.family("gpumem_pressure_response_duration_seconds", "histogram",
+             "Seconds each pressure response took, from the level change to the memory released.");
+  for (const auto& d : s.status.devices)
+    out.histogram("gpumem_pressure_response_duration_seconds",
+                  {{"device", device_label(d.device)}}, d.response_durations.upper_bounds,
+                  d.response_durations.counts, d.total_response_ms / 1000, d.pressure_responses);
   out.family("gpumem_pressure_response_last_seconds", "gauge",
              "The last pressure response: from the level change to the memory released.");
   for (const auto& d : s.status.devices)

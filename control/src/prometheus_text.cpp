@@ -58,4 +58,27 @@ void prometheus_text::sample(std::string_view name, const labels& l, double valu
   out_ += '\n';
 }
 
+void prometheus_text::histogram(std::string_view name, const labels& l,
+                                const std::vector<double>& upper_bounds,
+                                const std::vector<std::uint64_t>& counts, double sum,
+                                std::uint64_t count) {
+  std::string bucket = std::string(name) + "_bucket";
+  labels with_le = l;
+  with_le.emplace_back("le", "");
+  std::uint64_t below = 0;
+  if (counts.size() == upper_bounds.size() + 1) {
+    for (std::size_t i = 0; i < upper_bounds.size(); ++i) {
+      below += counts[i];
+      with_le.back().second.clear();
+      number(with_le.back().second, upper_bounds[i]);
+      sample(bucket, with_le, double(below));
+    }
+    count = below + counts.back();
+  }
+  with_le.back().second = "+Inf";
+  sample(bucket, with_le, double(count));
+  sample(std::string(name) + "_sum", l, sum);
+  sample(std::string(name) + "_count", l, double(count));
+}
+
 } // namespace gpumem::control

@@ -330,6 +330,7 @@ void engine::impl::finish_sleep() {
   stats.bytes_backed_up += tr.report.bytes_backed_up;
   stats.bytes_discarded += tr.report.bytes_discarded;
   stats.sleep_seconds += tr.report.seconds;
+  stats.sleep_durations.record(tr.report.seconds);
 }
 
 void engine::impl::finish_wake() {
@@ -355,6 +356,7 @@ void engine::impl::finish_wake() {
   ++stats.wakes;
   stats.bytes_restored += tr.report.bytes_restored;
   stats.wake_seconds += tr.report.seconds;
+  stats.wake_durations.record(tr.report.seconds);
 }
 
 } // namespace gpumem::core

@@ -33,6 +33,7 @@ void register_protocol(caf::actor_system_config& cfg) {
     .add_message_type<defragment_report>("gpumem::defragment_report")
     .add_message_type<stat>("gpumem::stat")
     .add_message_type<stat_grid>("gpumem::stat_grid")
+    .add_message_type<duration_buckets>("gpumem::duration_buckets")
     .add_message_type<tag_stat_grid>("gpumem::tag_stat_grid")
     .add_message_type<statistics>("gpumem::statistics")
     .add_message_type<cluster_statistics>("gpumem::cluster_statistics")

@@ -7,6 +7,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -122,6 +123,18 @@ TEST_CASE("a pressure warning trims the cache; critical defragments",
   CHECK(st.pressure == pressure_level::critical);
   CHECK(st.pressure_responses == 2);
   CHECK(st.max_response_ms >= st.last_response_ms);
+  CHECK(st.total_response_ms >= st.max_response_ms);
+  // Both responses are counted by duration, each in the bucket its milliseconds fall in.
+  const auto& d = st.response_durations;
+  REQUIRE(d.check() == caf::none);
+  REQUIRE(d.counts.size() == d.upper_bounds.size() + 1);
+  std::uint64_t counted = 0;
+  for (auto c : d.counts)
+    counted += c;
+  CHECK(counted == 2);
+  auto slowest = std::find_if(d.upper_bounds.begin(), d.upper_bounds.end(),
+                              [&](double b) { return st.max_response_ms / 1e3 <= b; });
+  CHECK(d.counts[static_cast<std::size_t>(slowest - d.upper_bounds.begin())] >= 1);
   CHECK(st.offloads == 0);  // no offloadable tag lives here
   CHECK(st.asleep_tags.empty());
 }

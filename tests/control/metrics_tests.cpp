@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <limits>
 #include <map>
 #include <regex>
 #include <set>
@@ -90,9 +92,9 @@ std::vector<sample> parse_exposition(const std::string& text) {
       s.name = m[1];
       auto family = s.name;
       const auto& t = types[current];
-      if (t == "summary")
-        for (const char* suffix : {"_sum", "_count"})
-          if (family == current + suffix)
+      if (t == "summary" || t == "histogram")
+        for (const char* suffix : {"_sum", "_count", "_bucket"})
+          if (family == current + suffix && (t == "histogram" || suffix[1] != 'b'))
             family = current;
       CHECK(family == current);  // a sample of the family just declared
       if (t == "counter")
@@ -121,6 +123,65 @@ double value_of(const std::vector<sample>& samples, const std::string& name,
   INFO(name);
   REQUIRE(found.size() == 1);
   return found.front();
+}
+
+/// Checks every histogram of `samples`, per set of labels: buckets cumulative over
+/// increasing bounds, the last +Inf, equal to _count. Returns how many it checked.
+int check_histograms(const std::vector<sample>& samples) {
+  struct series {
+    std::vector<std::pair<double, double>> buckets;  // le, value
+    double count = -1;
+  };
+  std::map<std::pair<std::string, std::map<std::string, std::string>>, series> found;
+  const std::string bucket = "_bucket", count = "_count";
+  for (const auto& s : samples) {
+    auto ends_with = [&](const std::string& suffix) {
+      return s.name.size() > suffix.size()
+             && s.name.compare(s.name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (ends_with(bucket)) {
+      auto labels = s.labels;
+      REQUIRE(labels.count("le"));
+      auto le = labels["le"] == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(labels["le"]);
+      labels.erase("le");
+      found[{s.name.substr(0, s.name.size() - bucket.size()), labels}].buckets.emplace_back(
+        le, s.value);
+    } else if (ends_with(count)) {
+      auto base = s.name.substr(0, s.name.size() - count.size());
+      for (const auto& o : samples)
+        if (o.name == base + bucket) {
+          found[{base, s.labels}].count = s.value;
+          break;
+        }
+    }
+  }
+  for (const auto& [key, h] : found) {
+    INFO(key.first);
+    REQUIRE_FALSE(h.buckets.empty());
+    for (std::size_t i = 1; i < h.buckets.size(); ++i) {
+      CHECK(h.buckets[i].first > h.buckets[i - 1].first);
+      CHECK(h.buckets[i].second >= h.buckets[i - 1].second);
+    }
+    CHECK(std::isinf(h.buckets.back().first));
+    CHECK(h.buckets.back().second == h.count);
+  }
+  return static_cast<int>(found.size());
+}
+
+/// The smallest bound whose bucket holds `n` values of the histogram `name`.
+double first_bound_holding(const std::vector<sample>& samples, const std::string& name,
+                           const std::map<std::string, std::string>& labels, double n) {
+  double best = std::numeric_limits<double>::infinity();
+  for (const auto& s : samples) {
+    if (s.name != name + "_bucket" || s.value < n)
+      continue;
+    auto l = s.labels;
+    auto le = l["le"] == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(l["le"]);
+    l.erase("le");
+    if (l == labels)
+      best = std::min(best, le);
+  }
+  return best;
 }
 
 std::vector<sample> scrape(std::uint16_t port) {
@@ -169,6 +230,15 @@ TEST_CASE("control: /metrics parses line by line and agrees with the runtime",
   CHECK(value_of(asleep, "gpumem_sleeps_total", {{"device", "0"}}) == 1);
   CHECK(value_of(asleep, "gpumem_sleep_duration_seconds_count", {{"device", "0"}}) == 1);
   CHECK(value_of(asleep, "gpumem_sleep_duration_seconds_sum", {{"device", "0"}}) > 0);
+  // The sleep's seconds lie in the first bucket that counts it, and not below it.
+  CHECK(check_histograms(asleep) == 6);  // sleep, wake, pressure response; two devices
+  auto sleep_seconds = value_of(asleep, "gpumem_sleep_duration_seconds_sum", {{"device", "0"}});
+  auto holding = first_bound_holding(asleep, "gpumem_sleep_duration_seconds", {{"device", "0"}}, 1);
+  CHECK(sleep_seconds <= holding);
+  CHECK(value_of(asleep, "gpumem_sleep_duration_seconds_bucket", {{"device", "0"}, {"le", "+Inf"}})
+        == 1);
+  CHECK(value_of(asleep, "gpumem_pressure_response_duration_seconds_count", {{"device", "0"}})
+        == 0);
   CHECK(value_of(asleep, "gpumem_sleep_backed_up_bytes_total", {{"device", "0"}})
         == double(w->requested));
 

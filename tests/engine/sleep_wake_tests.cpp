@@ -63,6 +63,18 @@ void check_released_everything(fixture& fx) {
   CHECK(fx->statistics().total.active.current == 0);
 }
 
+/// `buckets` counted one duration, `seconds`, in the bucket whose bounds hold it.
+void check_counted_once(const core::duration_buckets& buckets, double seconds) {
+  const auto& bounds = core::duration_buckets::upper_bounds;
+  std::size_t expected = 0;
+  while (expected < bounds.size() && seconds > bounds[expected])
+    ++expected;
+  for (std::size_t i = 0; i < buckets.counts.size(); ++i) {
+    INFO("bucket " << i << ", " << seconds << " s");
+    CHECK(buckets.counts[i] == (i == expected ? 1u : 0u));
+  }
+}
+
 } // namespace
 
 TEST_CASE("level 1 sleep backs up weights, discards the rest and releases every chunk",
@@ -96,6 +108,7 @@ TEST_CASE("level 1 sleep backs up weights, discards the rest and releases every 
   check_regions_state(*fx, rest, region_state::discarded);
   CHECK(fx->statistics().total.allocated.current == allocated);
   CHECK(fx->statistics().sleeps == 1);
+  check_counted_once(fx->statistics().sleep_durations, report.seconds);
   CHECK_INVARIANTS(fx);
 
   for (const auto& tag : {weights, kv_cache, activations})
@@ -110,6 +123,7 @@ TEST_CASE("level 1 sleep backs up weights, discards the rest and releases every 
     CHECK_FALSE(fx->tag_asleep(tag));
   check_woken(*fx, w, rest);
   CHECK(fx->statistics().wakes == 1);
+  check_counted_once(fx->statistics().wake_durations, woken.seconds);
   CHECK_INVARIANTS(fx);
   // Usable as before.
   auto r = must_allocate(*fx, 3 * MiB, kv_cache);

@@ -110,6 +110,8 @@ statistics sample_statistics(std::int32_t device = 3) {
   s.trims = 14;
   s.defragmentations = 15;
   s.bytes_trimmed = std::uint64_t{1} << 40;
+  s.sleep_durations = {{0.01, 0.1, 1}, {1, 5, 2, 0}};
+  s.wake_durations = {{0.01, 0.1, 1}, {0, 0, 8, 1}};
   return s;
 }
 
@@ -141,7 +143,8 @@ device_status sample_status(pressure_level pressure = pressure_level::warning) {
   return {3, device_state::asleep, pressure, {"kv_cache", "scratch"}, 77, 3u << 30, 2, 0.25,
           {"kv_cache"}, 9, 1.75, 12.5, 5u << 20, 4, 3, 7ull << 30,
           "wake failed (out of memory); next try in 400 ms", 2, 42,
-          "CUDA_ERROR_ILLEGAL_ADDRESS: cuMemcpyDtoHAsync(device 3, ...)"};
+          "CUDA_ERROR_ILLEGAL_ADDRESS: cuMemcpyDtoHAsync(device 3, ...)", 20.5,
+          {{0.01, 0.1}, {3, 5, 1}}};
 }
 
 balancer_status sample_balancer_status() {
@@ -506,6 +509,40 @@ TEST_CASE("a value with an infinite or NaN double is refused when written and wh
   status.max_response_ms = std::numeric_limits<double>::quiet_NaN();
   err = refusing(status);
   CHECK(error_message(err) == "device_status.max_response_ms is not a finite number");
+}
+
+TEST_CASE("duration buckets that cannot be a histogram are refused when written and read; "
+          "buckets add only over the same bounds", "[messages]") {
+  duration_buckets good{{0.01, 0.1}, {1, 2, 3}};
+  CHECK(good.check() == caf::none);
+  CHECK(duration_buckets{}.check() == caf::none);
+  for (const auto& bad : {duration_buckets{{0.01, 0.1}, {1, 2}},
+                          duration_buckets{{0.1, 0.01}, {1, 2, 3}},
+                          duration_buckets{{0.01, std::numeric_limits<double>::infinity()}, {1, 2, 3}},
+                          duration_buckets{{0.01}, {}}}) {
+    std::vector<char> buf;
+    caf::binary_serializer sink{local_system(), buf};
+    auto err = sink(bad);
+    CHECK(gpumem_code(err) == gpumem_errc::invalid_config);
+  }
+  // Read: good buckets written, then their counts cut to as many as the bounds.
+  std::vector<char> buf;
+  caf::binary_serializer sink{local_system(), buf};
+  REQUIRE(!sink(std::vector<double>{0.01, 0.1}));
+  REQUIRE(!sink(std::vector<std::uint64_t>{1, 2}));
+  duration_buckets read;
+  caf::binary_deserializer source{local_system(), buf};
+  CHECK(gpumem_code(source(read)) == gpumem_errc::invalid_config);
+
+  auto sum = good;
+  CHECK(sum.add(good) == caf::none);
+  CHECK(sum.counts == std::vector<std::uint64_t>{2, 4, 6});
+  duration_buckets empty;
+  CHECK(empty.add(good) == caf::none);
+  CHECK(empty == good);
+  CHECK(sum.add(duration_buckets{}) == caf::none);
+  CHECK(sum.counts == std::vector<std::uint64_t>{2, 4, 6});
+  CHECK(gpumem_code(sum.add(duration_buckets{{0.5}, {1, 1}})) == gpumem_errc::invalid_config);
 }
 
 TEST_CASE("gpumem_errc: names, make_error, category and message", "[messages]") {

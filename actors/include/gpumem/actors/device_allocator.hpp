@@ -140,6 +140,8 @@ struct pressure_response_state {
   std::uint64_t responses = 0;
   double last_ms = 0;
   double max_ms = 0;
+  double total_ms = 0;
+  core::duration_buckets durations;
   std::uint64_t last_bytes = 0;
   std::uint64_t offloads = 0;
   std::uint64_t offload_wakes = 0;

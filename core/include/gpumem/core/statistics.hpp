@@ -8,6 +8,8 @@
 #include <map>
 #include <string>
 
+#include "gpumem/core/duration_buckets.hpp"
+
 namespace gpumem::core {
 
 struct stat {
@@ -64,6 +66,8 @@ struct engine_statistics {
   std::uint64_t bytes_discarded = 0;
   double sleep_seconds = 0;
   double wake_seconds = 0;
+  duration_buckets sleep_durations;  // their sums and counts: sleep_seconds and sleeps
+  duration_buckets wake_durations;
   std::uint64_t trims = 0;
   std::uint64_t defragmentations = 0;
   std::uint64_t bytes_trimmed = 0;

@@ -294,6 +294,54 @@ typename Inspector::result_type inspect(Inspector& f, tag_stat_grid& x) {
   return f(caf::meta::type_name("gpumem::tag_stat_grid"), x.tag, x.grid);
 }
 
+/// Durations counted by bucket (core::duration_buckets): counts[i] are those above
+/// upper_bounds[i - 1] seconds and at most upper_bounds[i]; the last count, those above
+/// every bound. Their sum and count are in the fields beside it. Empty: none kept.
+struct duration_buckets {
+  std::vector<double> upper_bounds;   // increasing, finite
+  std::vector<std::uint64_t> counts;  // upper_bounds.size() + 1, or empty with them
+  bool operator==(const duration_buckets&) const = default;
+
+  /// Adds `x`'s counts to these (bucket by bucket; `x`'s bounds where these are empty).
+  /// Bounds that differ are an error: the sum would mean nothing.
+  caf::error add(const duration_buckets& x) {
+    if (x.counts.empty())
+      return caf::none;
+    if (counts.empty()) {
+      *this = x;
+      return caf::none;
+    }
+    if (x.upper_bounds != upper_bounds)
+      return make_error(gpumem_errc::invalid_config,
+                        "duration buckets with different bounds cannot be added");
+    for (std::size_t i = 0; i < counts.size(); ++i)
+      counts[i] += x.counts[i];
+    return caf::none;
+  }
+
+  /// Why these cannot be a histogram's buckets; none when they can.
+  caf::error check() const {
+    if (upper_bounds.empty() && counts.empty())
+      return caf::none;
+    if (counts.size() != upper_bounds.size() + 1)
+      return make_error(gpumem_errc::invalid_config,
+                        "duration_buckets: " + std::to_string(counts.size()) + " counts for "
+                          + std::to_string(upper_bounds.size()) + " bounds (needs bounds + 1)");
+    for (std::size_t i = 0; i < upper_bounds.size(); ++i)
+      if (!std::isfinite(upper_bounds[i]) || (i > 0 && upper_bounds[i] <= upper_bounds[i - 1]))
+        return make_error(gpumem_errc::invalid_config,
+                          "duration_buckets: bounds must be finite and increasing");
+    return caf::none;
+  }
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, duration_buckets& x) {
+  auto valid = [&x] { return x.check(); };
+  return f(caf::meta::type_name("gpumem::duration_buckets"), caf::meta::save_callback(valid),
+           x.upper_bounds, x.counts, caf::meta::load_callback(valid));
+}
+
 /// One device's statistics (device -1: a sum over devices).
 struct statistics {
   std::int32_t device = 0;
@@ -317,6 +365,8 @@ struct statistics {
   std::uint64_t trims = 0;
   std::uint64_t defragmentations = 0;
   std::uint64_t bytes_trimmed = 0;
+  duration_buckets sleep_durations;  // their sum and count: sleep_seconds and sleeps
+  duration_buckets wake_durations;   // and wake_seconds and wakes
   bool operator==(const statistics&) const = default;
 };
 
@@ -331,7 +381,8 @@ typename Inspector::result_type inspect(Inspector& f, statistics& x) {
            x.segments_released, x.chunks_created, x.chunks_reused, x.chunks_released, x.sleeps,
            x.wakes, x.failed_transitions, x.bytes_backed_up, x.bytes_restored,
            x.bytes_discarded, x.sleep_seconds, x.wake_seconds, x.trims, x.defragmentations,
-           x.bytes_trimmed, caf::meta::load_callback(finite));
+           x.bytes_trimmed, x.sleep_durations, x.wake_durations,
+           caf::meta::load_callback(finite));
 }
 
 /// The balancer's view: every device's statistics and their sum (device -1). The
@@ -426,6 +477,9 @@ struct device_status {
   // The sticky CUDA error that lost the device (empty: healthy). Once set, the
   // device is asked nothing more; its operations fail naming it (restart the process).
   std::string lost;
+  double total_response_ms = 0;         // of every pressure response
+  duration_buckets response_durations;  // their sum and count: total_response_ms and
+                                        // pressure_responses
   bool operator==(const device_status&) const = default;
 };
 
@@ -434,14 +488,16 @@ typename Inspector::result_type inspect(Inspector& f, device_status& x) {
   auto finite = [&x] {
     return finite_fields("device_status", {{"fragmentation", x.fragmentation},
                                            {"last_response_ms", x.last_response_ms},
-                                           {"max_response_ms", x.max_response_ms}});
+                                           {"max_response_ms", x.max_response_ms},
+                                           {"total_response_ms", x.total_response_ms}});
   };
   return f(caf::meta::type_name("gpumem::device_status"), caf::meta::save_callback(finite),
            x.device, x.state, x.pressure, x.asleep_tags, x.live_regions, x.physical_bytes,
            x.pending_requests, x.fragmentation, x.offloaded_tags, x.pressure_responses,
            x.last_response_ms, x.max_response_ms, x.last_response_bytes, x.offloads,
            x.offload_wakes, x.bytes_offloaded, x.offload_wait_reason, x.offload_wake_retries,
-           x.prepared_transaction, x.lost, caf::meta::load_callback(finite));
+           x.prepared_transaction, x.lost, x.total_response_ms, x.response_durations,
+           caf::meta::load_callback(finite));
 }
 
 /// The balancer's state: its routing and every device it routes to.
