@@ -196,7 +196,7 @@ const char* const tail = R"html(</script>
       list.appendChild(el('p', 'empty', 'No segments: nothing is mapped or reserved on this device.'));
       return list;
     }
-    var largest = Math.max.apply(null, d.segments.map(function (s) { return s.size; }));
+    var largest = d.segments.reduce(function (m, s) { return Math.max(m, s.size); }, 1);
     d.segments.forEach(function (s) {
       var row = el('div', 'segment');
       row.setAttribute('data-state', s.state);
