@@ -17,6 +17,7 @@ packages=(
   libtomlplusplus-dev       # the config file (TOML, with source positions)
   libcli11-dev              # the gpumem command's subcommands and their --help
   curl                      # the tests of gpumem serve drive it as a real HTTP client
+  chromium                  # the memory map's test opens the page in a headless browser
   clang-14 libclang-rt-14-dev  # the fuzz preset: clang++-14 and libFuzzer
 )
 

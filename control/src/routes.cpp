@@ -14,7 +14,7 @@ struct route {
   handler handle;
 };
 
-const std::array<route, 12> routes{{
+const std::array<route, 13> routes{{
   {http::verb::post, "/sleep", sleep_route},
   {http::verb::post, "/wake_up", wake_up_route},
   {http::verb::get, "/is_sleeping", is_sleeping_route},
@@ -23,6 +23,7 @@ const std::array<route, 12> routes{{
   {http::verb::get, "/v1/status", status_route},
   {http::verb::get, "/v1/stats", stats_route},
   {http::verb::get, "/v1/snapshot", snapshot_route},
+  {http::verb::get, "/v1/map", map_route},
   {http::verb::post, "/v1/trim", trim_route},
   {http::verb::post, "/v1/defragment", defragment_route},
   {http::verb::get, "/healthz", healthz_route},

@@ -34,6 +34,7 @@ boost::asio::awaitable<reply> resume_memory_route(service& svc, const request& r
 boost::asio::awaitable<reply> status_route(service& svc, const request& req);
 boost::asio::awaitable<reply> stats_route(service& svc, const request& req);
 boost::asio::awaitable<reply> snapshot_route(service& svc, const request& req);
+boost::asio::awaitable<reply> map_route(service& svc, const request& req);
 boost::asio::awaitable<reply> trim_route(service& svc, const request& req);
 boost::asio::awaitable<reply> defragment_route(service& svc, const request& req);
 boost::asio::awaitable<reply> healthz_route(service& svc, const request& req);

@@ -1,10 +1,11 @@
-// gpumem's own routes: status, statistics, a device's snapshot, trim and defragment
-// (one device, or each in turn), and a health check.
+// gpumem's own routes: status, statistics, a device's snapshot, the memory map, trim
+// and defragment (one device, or each in turn), and a health check.
 
 #include <utility>  // before Boost.Asio (Boost 1.74 + GCC 12)
 
 #include <boost/asio/use_awaitable.hpp>
 
+#include "gpumem/control/map_page.hpp"
 #include "json_views.hpp"
 #include "routes.hpp"
 
@@ -85,6 +86,27 @@ asio::awaitable<reply> snapshot_route(service& svc, const request& req) {
   reply r;
   r.body = std::move(snapshot->json);  // the engine's documented JSON (docs/snapshot.md)
   r.body += '\n';
+  co_return r;
+}
+
+// The memory map page (map_page.hpp) of one device or of every device.
+asio::awaitable<reply> map_route(service& svc, const request& req) {
+  req.params.allow_only({"device"});
+  auto done = co_await each_device<m::memory_snapshot>(svc, req, [&](std::int32_t d) {
+    return svc.memory.async_snapshot(d, asio::use_awaitable);
+  });
+  if (auto* failed = std::get_if<reply>(&done))
+    co_return std::move(*failed);
+  std::vector<map_snapshot> snapshots;
+  for (auto& s : std::get<0>(done))
+    snapshots.push_back({"device " + std::to_string(s.device), std::move(s.json)});
+  reply r;
+  try {
+    r.body = map_page(snapshots, "gpumem memory map");
+  } catch (const std::invalid_argument& e) {  // the runtime's own snapshots: a bug
+    co_return error_reply(http::status::internal_server_error, "internal_error", e.what());
+  }
+  r.content_type = "text/html; charset=utf-8";
   co_return r;
 }
 

@@ -146,6 +146,11 @@ if "$gpumem" serve --gpumem.control.listen=127.0.0.1:0 --allocate weights >"$wor
   fail "serve started with --allocate weights"
 fi
 grep -q 'TAG=SIZE' "$work/bad.log" || fail "no message for a bad --allocate: $(<"$work/bad.log")"
+if "$gpumem" serve --gpumem.control.listen=127.0.0.1:0 --cached scratch=0 >"$work/bad.log" 2>&1; then
+  fail "serve started with --cached scratch=0"
+fi
+grep -q -- '--cached scratch=0: the size must be non-zero' "$work/bad.log" ||
+  fail "no message for a bad --cached: $(<"$work/bad.log")"
 
 stop_server "$main"
 echo "gpumem serve: every route and every error path answered as documented"

@@ -10,6 +10,7 @@
 
 #include "gpumem/cuda/byte_units.hpp"
 #include "http_call.hpp"
+#include "whole_file.hpp"
 
 namespace gpumem::tool {
 
@@ -50,6 +51,8 @@ call call_for(const ctl_options& o) {
     return {"GET", "/v1/stats", ""};
   if (o.command == "snapshot")
     return {"GET", "/v1/snapshot" + device, ""};
+  if (o.command == "map")
+    return {"GET", "/v1/map" + device, ""};
   if (o.command == "trim")
     return {"POST", "/v1/trim" + device, ""};
   if (o.command == "defragment")
@@ -79,6 +82,26 @@ std::string summary(const std::string& command, const json& r) {
   return "woke " + (tags.empty() ? std::string("nothing (nothing slept)") : tags) + ": "
          + bytes("bytes_mapped") + " mapped, " + bytes("bytes_restored") + " restored in " + seconds
          + " (" + rate + "/s)";
+}
+
+/// The page of GET /v1/map to --out, whole or not at all.
+int write_map(const ctl_options& o, const std::string& page) {
+  if (page.rfind("<!DOCTYPE html>", 0) != 0) {
+    std::fprintf(stderr, "gpumem ctl map: the answer is not the memory map page: %.200s\n",
+                 page.c_str());
+    return unreachable_exit;
+  }
+  if (o.out == "-") {
+    std::fwrite(page.data(), 1, page.size(), stdout);
+    return std::fflush(stdout) == 0 ? 0 : refused_exit;
+  }
+  if (!write_whole_file(o.out, page)) {
+    std::fprintf(stderr, "gpumem ctl map: cannot write '%s'\n", o.out.c_str());
+    return refused_exit;
+  }
+  std::fprintf(stderr, "gpumem ctl: wrote the memory map (%s) to %s\n",
+               format_bytes(page.size()).c_str(), o.out.c_str());
+  return 0;
 }
 
 } // namespace
@@ -122,6 +145,8 @@ int run_ctl(const ctl_options& o) {
       std::fprintf(stderr, "gpumem ctl %s: HTTP %u: %s\n", o.command.c_str(), r.status, r.body.c_str());
     return refused_exit;
   }
+  if (o.command == "map")
+    return write_map(o, r.body);
   if (doc.is_discarded()) {
     std::fprintf(stderr, "gpumem ctl %s: the answer is not JSON: %.200s\n", o.command.c_str(),
                  r.body.c_str());

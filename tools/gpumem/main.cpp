@@ -23,6 +23,7 @@
 #include "gpumem/control/server_options.hpp"
 #include "serve.hpp"
 #include "serving_demo.hpp"
+#include "snapshot_html.hpp"
 #include "replay/replayer.hpp"
 #include "replay/trace_generator.hpp"
 
@@ -125,14 +126,14 @@ private:
   std::map<std::string, std::string> values_;
 };
 
-// "TAG=SIZE" for serve --allocate.
-std::pair<std::string, std::size_t> tagged_size(const std::string& text) {
+// "TAG=SIZE" for serve --allocate and --cached.
+std::pair<std::string, std::size_t> tagged_size(const std::string& text, const std::string& flag) {
   auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw std::invalid_argument("--allocate expects TAG=SIZE such as weights=64M, got '" + text + "'");
-  auto size = bytes(text.substr(eq + 1), "--allocate " + text.substr(0, eq));
+    throw std::invalid_argument(flag + " expects TAG=SIZE such as weights=64M, got '" + text + "'");
+  auto size = bytes(text.substr(eq + 1), flag + " " + text.substr(0, eq));
   if (size == 0)
-    throw std::invalid_argument("--allocate " + text + ": the size must be non-zero");
+    throw std::invalid_argument(flag + " " + text + ": the size must be non-zero");
   return {text.substr(0, eq), size};
 }
 
@@ -241,20 +242,26 @@ int main(int argc, char* argv[]) {
     "serve", "runs the runtime from the configuration and serves it over HTTP on gpumem.control.listen "
              "until SIGINT or SIGTERM: vLLM's /sleep, /wake_up and /is_sleeping, SGLang's "
              "/release_memory_occupation and /resume_memory_occupation, /v1/status, /v1/stats, "
-             "/v1/snapshot, /v1/trim, /v1/defragment, /healthz and Prometheus /metrics (docs/control.md)");
+             "/v1/snapshot, /v1/map, /v1/trim, /v1/defragment, /healthz and Prometheus /metrics "
+             "(docs/control.md)");
   gpumem::tool::serve_options serving_http;
-  std::vector<std::string> held;
+  std::vector<std::string> held, freed;
   serve.add_option("--allocate", held,
                    "TAG=SIZE: allocate a region at start and hold it, so that sleep and wake have memory "
                    "to move without an engine (repeatable)");
+  serve.add_option("--cached", freed,
+                   "TAG=SIZE: allocate a region at start, after those held, and free it at once, so that its "
+                   "segment stays cached (within gpumem.engine.cache-limit) for a trim or the map to show "
+                   "(repeatable)");
   serve.add_option("--port-file", serving_http.port_file,
                    "write the port it listens on to this file once it listens (for port 0)");
   runtime_flags serve_runtime;
   serve_runtime.add(serve);
 
   auto& ctl = *app.add_subcommand(
-    "ctl", "the control plane of a running gpumem serve, over HTTP: prints the answer's JSON; exits 0 when "
-           "done, 1 when the server refused or failed, 2 on bad usage, 3 when no answer came");
+    "ctl", "the control plane of a running gpumem serve, over HTTP: prints the answer's JSON (map: writes the "
+           "page to --out); exits 0 when done, 1 when the server refused or failed or --out cannot be "
+           "written, 2 on bad usage, 3 when no answer came");
   gpumem::tool::ctl_options controlling;
   controlling.url = "http://" + gpumem::control::server_options{}.listen;
   long ctl_timeout = static_cast<long>(controlling.timeout.count());
@@ -266,6 +273,12 @@ int main(int argc, char* argv[]) {
   ctl.add_subcommand("stats", "the statistics grid by device and tag");
   ctl.add_subcommand("snapshot", "one device's snapshot (docs/snapshot.md)")
     ->add_option("--device", controlling.device, "the device")->required()->check(CLI::NonNegativeNumber);
+  auto& ctl_map = *ctl.add_subcommand(
+    "map", "the memory map (GET /v1/map): one self-contained HTML page, written to --out");
+  ctl_map.add_option("--out", controlling.out, "the file to write (- for stdout); replaced only once the "
+                                               "server answered the page")->required();
+  ctl_map.add_option("--device", controlling.device, "only this device (default: every device)")
+    ->check(CLI::NonNegativeNumber);
   auto& ctl_sleep = *ctl.add_subcommand("sleep", "puts tags to sleep on every device (vLLM's levels)");
   ctl_sleep.add_option("--level", controlling.level,
                        "1: back up weights, discard the rest; 2: discard everything; 0: back up everything")
@@ -278,6 +291,22 @@ int main(int argc, char* argv[]) {
     ctl.add_subcommand(name, what)
       ->add_option("--device", controlling.device, "only this device (default: each in turn)")
       ->check(CLI::NonNegativeNumber);
+
+  auto& snap = *app.add_subcommand(
+    "snapshot", "draws snapshot files (docs/snapshot.md) as the memory map GET /v1/map serves: one "
+                "self-contained HTML page, written to --html");
+  snap.footer("The page needs no network: per file, the arena's segments (mapped, cached, released while "
+              "asleep) with their blocks coloured by tag and state (size, tag, region and age on hover), the "
+              "statistics grid, and fragmentation by tag (docs/control.md, \"The memory map\"). A snapshot "
+              "file is what gpumem ctl snapshot --device N prints. Every file is checked before anything is "
+              "written. Exits 0 when written; 1 when a file cannot be read or is not a snapshot (the page is "
+              "then left as it was) or the page cannot be written; 2 on bad usage.\n"
+              "Example: gpumem snapshot --html map.html device0.json device1.json");
+  std::vector<std::string> snapshot_files;
+  std::string html_out;
+  snap.add_option("files", snapshot_files, "snapshot JSON files, one section each in this order")->required();
+  snap.add_option("--html", html_out, "write the page to this file (- for stdout), replaced whole")->required();
+  snap.allow_extras();
 
   auto& device = *app.add_subcommand(
     "device-demo", "the device layer end to end on every device: reserve, map, write, back up, unmap "
@@ -359,7 +388,9 @@ int main(int argc, char* argv[]) {
     }
     if (serve.parsed()) {
       for (const auto& text : held)
-        serving_http.allocations.push_back(tagged_size(text));
+        serving_http.allocations.push_back(tagged_size(text, "--allocate"));
+      for (const auto& text : freed)
+        serving_http.cached.push_back(tagged_size(text, "--cached"));
       serving_http.runtime_args = serve_runtime.args(serve, {}, false);
       return gpumem::tool::run_serve(serving_http);
     }
@@ -367,6 +398,10 @@ int main(int argc, char* argv[]) {
       controlling.command = ctl.get_subcommands().front()->get_name();
       controlling.timeout = std::chrono::seconds{in_range(ctl_timeout, "--timeout", 1, 86400)};
       return gpumem::tool::run_ctl(controlling);
+    }
+    if (snap.parsed()) {
+      pass_through(snap, false);
+      return gpumem::tool::run_snapshot_html(snapshot_files, html_out);
     }
     if (device.parsed()) {
       pass_through(device, false);

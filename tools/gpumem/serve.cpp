@@ -75,6 +75,18 @@ int run_serve(const serve_options& options) {
     spdlog::info("holding {} of '{}' on device {} at {:#x}", format_bytes(bytes), tag,
                  region->device, region->address);
   }
+  // Freed at once: their wholly free segments stay mapped in the engine's cache.
+  for (const auto& [tag, bytes] : options.cached) {
+    auto region = memory.allocate(bytes, tag);
+    auto freed = region ? memory.deallocate(*region) : client::result<void>{region.error()};
+    if (!freed) {
+      spdlog::error("gpumem serve: --cached {}={}: {}", tag, format_bytes(bytes),
+                    freed.error().to_string());
+      return 1;
+    }
+    spdlog::info("allocated and freed {} of '{}' on device {}", format_bytes(bytes), tag,
+                 region->device);
+  }
 
   boost::asio::io_context io;
   auto served = control::server::start(io.get_executor(), endpoint, config->control);

@@ -3,7 +3,8 @@
 // gpumem.control.listen (the control plane, gpumem/control/server.hpp) until SIGINT or
 // SIGTERM. It prints the address it listens on, and can write its port to a file
 // (for port 0) and hold regions allocated at start, so that a sleep and a wake have
-// memory to move without an engine.
+// memory to move without an engine, or free them at once, so that a trim or the
+// memory map has cached segments to show.
 
 #include <cstddef>
 #include <string>
@@ -17,6 +18,8 @@ struct serve_options {
   std::vector<std::string> runtime_args;
   /// Regions allocated at start and held: (tag, bytes).
   std::vector<std::pair<std::string, std::size_t>> allocations;
+  /// Regions allocated at start, after those held, and freed at once: (tag, bytes).
+  std::vector<std::pair<std::string, std::size_t>> cached;
   /// Where to write the port once listening; empty: nowhere.
   std::string port_file;
 };

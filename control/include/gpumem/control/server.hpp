@@ -11,10 +11,11 @@
 // Routes: vLLM's POST /sleep?level=0|1|2[&tags=T...], POST /wake_up[?tags=T...],
 // GET /is_sleeping; SGLang's POST /release_memory_occupation and
 // /resume_memory_occupation with an optional body {"tags": [...]}; gpumem's own
-// GET /v1/status, /v1/stats, /v1/snapshot?device=N, POST /v1/trim, /v1/defragment
-// (?device=N, else every device), GET /healthz and GET /metrics (Prometheus text).
-// Every answer is JSON (but /metrics); an error is {"error": code, "message": text}
-// with 400, 404, 405, 409, 413, 503 or 507 (docs/control.md).
+// GET /v1/status, /v1/stats, /v1/snapshot?device=N, /v1/map[?device=N] (the memory
+// map, HTML: map_page.hpp), POST /v1/trim, /v1/defragment (?device=N, else every
+// device), GET /healthz and GET /metrics (Prometheus text).
+// Every answer is JSON (but /metrics and /v1/map); an error is {"error": code,
+// "message": text} with 400, 404, 405, 409, 413, 500, 503 or 507 (docs/control.md).
 
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
 
