@@ -87,6 +87,10 @@ const char* const tail = R"html(</script>
     if (text !== undefined && text !== null) e.textContent = String(text);
     return e;
   }
+  // Sets data-<key> for each key of `values`: the hooks readers and tests find elements by.
+  function setData(e, values) {
+    Object.keys(values).forEach(function (k) { e.setAttribute('data-' + k, String(values[k])); });
+  }
   function svg(name, attrs, text) {
     var e = document.createElementNS(svgNs, name);
     Object.keys(attrs).forEach(function (k) { e.setAttribute(k, String(attrs[k])); });
@@ -199,11 +203,7 @@ const char* const tail = R"html(</script>
     var largest = d.segments.reduce(function (m, s) { return Math.max(m, s.size); }, 1);
     d.segments.forEach(function (s) {
       var row = el('div', 'segment');
-      row.setAttribute('data-state', s.state);
-      row.setAttribute('data-tag', s.tag);
-      row.setAttribute('data-size', s.size);
-      row.setAttribute('data-pool', s.pool);
-      row.setAttribute('data-address', s.address);
+      setData(row, {state: s.state, tag: s.tag, size: s.size, pool: s.pool, address: s.address});
       var used = s.blocks.filter(function (b) { return b.state !== 'free'; }).length;
       row.title = 'segment ' + s.address + ': ' + bytes(s.size) + ', ' + s.tag + ', ' + s.pool + ' pool, ' +
         s.state + '; ' + s.chunks + ' chunk(s), ' + s.blocks.length + ' block(s), ' + used + ' allocated';
@@ -214,11 +214,7 @@ const char* const tail = R"html(</script>
       bar.style.width = Math.max(s.size / largest * 100, 3) + '%';
       s.blocks.forEach(function (b) {
         var e = el('div', 'block');
-        e.setAttribute('data-state', b.state);
-        e.setAttribute('data-tag', s.tag);
-        e.setAttribute('data-size', b.size);
-        e.setAttribute('data-region', b.region);
-        e.setAttribute('data-address', b.address);
+        setData(e, {state: b.state, tag: s.tag, size: b.size, region: b.region, address: b.address});
         e.style.flexGrow = String(b.size / s.size);
         e.style.setProperty('--c', colourOf(s.tag));
         e.title = blockTitle(s, b);

@@ -125,6 +125,12 @@ double value_of(const std::vector<sample>& samples, const std::string& name,
   return found.front();
 }
 
+/// A bucket's bound: its `le` label, "+Inf" included.
+double le_of(const std::map<std::string, std::string>& labels) {
+  const auto& le = labels.at("le");
+  return le == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(le);
+}
+
 /// Checks every histogram of `samples`, per set of labels: buckets cumulative over
 /// increasing bounds, the last +Inf, equal to _count. Returns how many it checked.
 int check_histograms(const std::vector<sample>& samples) {
@@ -142,7 +148,7 @@ int check_histograms(const std::vector<sample>& samples) {
     if (ends_with(bucket)) {
       auto labels = s.labels;
       REQUIRE(labels.count("le"));
-      auto le = labels["le"] == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(labels["le"]);
+      auto le = le_of(labels);
       labels.erase("le");
       found[{s.name.substr(0, s.name.size() - bucket.size()), labels}].buckets.emplace_back(
         le, s.value);
@@ -176,7 +182,7 @@ double first_bound_holding(const std::vector<sample>& samples, const std::string
     if (s.name != name + "_bucket" || s.value < n)
       continue;
     auto l = s.labels;
-    auto le = l["le"] == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(l["le"]);
+    auto le = le_of(l);
     l.erase("le");
     if (l == labels)
       best = std::min(best, le);
