@@ -13,7 +13,7 @@
 
 #include <boost/asio/use_awaitable.hpp>
 
-#include "json_views.hpp"
+#include "gpumem/messages/json.hpp"
 #include "routes.hpp"
 
 namespace gpumem::control {

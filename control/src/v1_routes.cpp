@@ -6,7 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "gpumem/control/map_page.hpp"
-#include "json_views.hpp"
+#include "gpumem/messages/json.hpp"
 #include "routes.hpp"
 
 namespace gpumem::control {

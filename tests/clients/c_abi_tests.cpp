@@ -153,6 +153,14 @@ TEST_CASE("C ABI: malloc and free, tags from scopes, every bad pointer", "[c_abi
   CHECK(stats["devices"][1]["tags"].contains("kv_cache"));
   CHECK(stats["total"]["tags"].contains("weights"));
   CHECK(stats["devices"][1]["tags"]["kv_cache"]["allocated_bytes"]["current"] >= 4096);
+  // The same document as the control plane's GET /v1/stats: every counter, the
+  // histograms, and a total that names no device.
+  for (const char* key : {"ooms", "chunks_created", "segments_created", "defragmentations",
+                          "sleep_durations", "wake_durations"})
+    CHECK(stats["devices"][0].contains(key));
+  CHECK(stats["total"]["sleep_durations"]["counts"].size() ==
+        stats["total"]["sleep_durations"]["upper_bounds"].size() + 1);  // and +Inf
+  CHECK_FALSE(stats["total"].contains("device"));
 
   REQUIRE(gpumem_snapshot_json(&json) == GPUMEM_OK);
   auto snap = nlohmann::json::parse(json);

@@ -142,7 +142,8 @@ GPUMEM_API int gpumem_is_sleeping(const char* const* tags, size_t count, int* sl
 /* Every device's statistics and their sum as JSON in *json (free it with
  * gpumem_string_free): {"total": {...}, "devices": [{...}, ...]}, each with the
  * allocated/requested/active/reserved/cached grid (current, peak, allocated, freed)
- * in total and per tag. */
+ * in total and per tag, the counters and the sleep and wake histograms: the same
+ * document as the control plane's GET /v1/stats (docs/control.md). */
 GPUMEM_API int gpumem_statistics_json(char** json);
 
 /* Every device's memory snapshot as JSON in *json (free it with gpumem_string_free):

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "c_state.hpp"
+#include "gpumem/messages/json.hpp"
 
 namespace gpumem::c_abi {
 
@@ -326,7 +327,7 @@ int gpumem_statistics_json(char** json) {
     auto r = c.statistics();
     if (!r)
       return fail(fn, r.error());
-    *json = copy_out(statistics_json(*r));
+    *json = copy_out(messages::to_json(*r).dump());
     return *json ? GPUMEM_OK : fail(fn, GPUMEM_INTERNAL, "out of host memory");
   });
 }

@@ -46,7 +46,4 @@ struct started {
 };
 started start_hosted(const std::vector<std::string>& args, std::string& error);
 
-/// JSON for the statistics (the grid of every device, per tag, and the sum).
-std::string statistics_json(const messages::cluster_statistics& stats);
-
 } // namespace gpumem::c_abi

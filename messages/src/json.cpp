@@ -1,11 +1,10 @@
-#include "json_views.hpp"
+#include "gpumem/messages/json.hpp"
 
 #include <algorithm>
 
-namespace gpumem::control {
+namespace gpumem::messages {
 
 using nlohmann::json;
-namespace m = messages;
 
 namespace {
 
@@ -13,26 +12,26 @@ double per_second(std::uint64_t bytes, double seconds) {
   return seconds > 0 ? static_cast<double>(bytes) / seconds : 0.0;
 }
 
-std::uint64_t copied(const m::transition_report& r) {
-  return r.kind == m::transition_kind::sleep ? r.bytes_backed_up : r.bytes_restored;
+std::uint64_t copied(const transition_report& r) {
+  return r.kind == transition_kind::sleep ? r.bytes_backed_up : r.bytes_restored;
 }
 
-json of(const m::stat& s) {
+json of(const stat& s) {
   return {{"current", s.current}, {"peak", s.peak}, {"allocated", s.allocated}, {"freed", s.freed}};
 }
 
-json of(const m::stat_grid& g) {
+json of(const stat_grid& g) {
   return {{"allocated_bytes", of(g.allocated)}, {"requested_bytes", of(g.requested)},
           {"active_bytes", of(g.active)},       {"reserved_bytes", of(g.reserved)},
           {"cached_bytes", of(g.cached)},       {"allocations", g.allocations},
           {"frees", g.frees}};
 }
 
-json of(const m::duration_buckets& b) {
+json of(const duration_buckets& b) {
   return {{"upper_bounds", b.upper_bounds}, {"counts", b.counts}};
 }
 
-json of(const m::statistics& s) {
+json of(const statistics& s) {
   json tags = json::object();
   for (const auto& t : s.tags)
     tags[t.tag] = of(t.grid);
@@ -61,10 +60,10 @@ json of(const m::statistics& s) {
           {"wake_durations", of(s.wake_durations)}};
 }
 
-json of(const m::device_status& d) {
+json of(const device_status& d) {
   return {{"device", d.device},
-          {"state", m::to_string(d.state)},
-          {"pressure", m::to_string(d.pressure)},
+          {"state", to_string(d.state)},
+          {"pressure", to_string(d.pressure)},
           {"asleep_tags", d.asleep_tags},
           {"offloaded_tags", d.offloaded_tags},
           {"live_regions", d.live_regions},
@@ -85,9 +84,9 @@ json of(const m::device_status& d) {
 
 } // namespace
 
-json to_json(const m::transition_report& r) {
+json to_json(const transition_report& r) {
   return {{"device", r.device},
-          {"kind", m::to_string(r.kind)},
+          {"kind", to_string(r.kind)},
           {"tags", r.tags},
           {"bytes_backed_up", r.bytes_backed_up},
           {"bytes_discarded", r.bytes_discarded},
@@ -99,8 +98,8 @@ json to_json(const m::transition_report& r) {
           {"bandwidth_bytes_per_second", per_second(copied(r), r.seconds)}};
 }
 
-json to_json(const std::vector<m::transition_report>& reports) {
-  m::transition_report sum;
+json to_json(const std::vector<transition_report>& reports) {
+  transition_report sum;
   std::vector<std::string> tags;
   std::uint64_t bytes_copied = 0;
   json devices = json::array();
@@ -129,7 +128,7 @@ json to_json(const std::vector<m::transition_report>& reports) {
           {"devices", std::move(devices)}};
 }
 
-json to_json(const m::cluster_statistics& s) {
+json to_json(const cluster_statistics& s) {
   json devices = json::array();
   for (const auto& d : s.devices)
     devices.push_back(of(d));
@@ -138,12 +137,12 @@ json to_json(const m::cluster_statistics& s) {
   return {{"total", std::move(total)}, {"devices", std::move(devices)}};
 }
 
-json to_json(const m::balancer_status& status, const std::vector<m::device_info>& devices) {
+json to_json(const balancer_status& status, const std::vector<device_info>& devices) {
   json list = json::array();
   for (const auto& d : status.devices) {
     auto entry = of(d);
     auto info = std::find_if(devices.begin(), devices.end(),
-                             [&](const m::device_info& i) { return i.device == d.device; });
+                             [&](const device_info& i) { return i.device == d.device; });
     if (info != devices.end()) {
       entry["name"] = info->name;
       entry["backend"] = info->backend;
@@ -159,13 +158,13 @@ json to_json(const m::balancer_status& status, const std::vector<m::device_info>
           {"devices", std::move(list)}};
 }
 
-json to_json(const m::trim_report& r) {
+json to_json(const trim_report& r) {
   return {{"device", r.device},
           {"bytes_released", r.bytes_released},
           {"segments_released", r.segments_released}};
 }
 
-json to_json(const m::defragment_report& r) {
+json to_json(const defragment_report& r) {
   return {{"device", r.device},
           {"bytes_released_cached", r.bytes_released_cached},
           {"bytes_released_tails", r.bytes_released_tails},
@@ -174,4 +173,4 @@ json to_json(const m::defragment_report& r) {
           {"fragmentation_after", r.fragmentation_after}};
 }
 
-} // namespace gpumem::control
+} // namespace gpumem::messages
