@@ -155,7 +155,7 @@ gpumem_config::parse_command_line(std::vector<std::string> args, const char* def
     else if (arg == "--dump-config")
       dump = true;
     else if (arg.starts_with("--caf."))
-      caf_args.push_back(arg);
+      caf_args.push_back("--" + arg.substr(6));  // CAF 0.17 names them without "caf."
     else if (arg.starts_with("--"))
       flags.push_back(arg);
     else
