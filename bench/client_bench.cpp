@@ -5,6 +5,8 @@
 //   BM_BlockingClientAllocFree  allocate + deallocate through one blocking_client, from
 //                               1, 2, 8 and 32 threads at once; items = pairs (two round
 //                               trips), over all threads (real time).
+//   BM_BlockingClientAllocFreeCafPolling  the same from 1 thread, with CAF's own idle
+//                               polling (use_prompt_wakeups() not applied): its baseline.
 //   BM_AsioClientAllocFree/N    N coroutines on one io_context, each awaiting
 //                               allocate + deallocate 256 times; items = pairs.
 //
@@ -30,6 +32,7 @@
 
 #include "bench_sizes.hpp"
 #include "gpumem/actors/runtime.hpp"
+#include "gpumem/actors/scheduler.hpp"
 #include "gpumem/client/asio_client.hpp"
 #include "gpumem/client/blocking_client.hpp"
 #include "gpumem/messages/register.hpp"
@@ -49,8 +52,10 @@ struct client_setup {
   std::unique_ptr<gpumem::actors::runtime> rt;
   std::string error;
 
-  client_setup() {
+  explicit client_setup(bool prompt_wakeups = true) {
     gpumem::messages::register_protocol(cfg);
+    if (prompt_wakeups)
+      gpumem::actors::use_prompt_wakeups(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
     gpumem::actors::runtime_config config;
     config.backend = gpumem::actors::backend_kind::host;
@@ -74,9 +79,9 @@ struct client_setup {
 std::unique_ptr<client_setup> g_setup;
 std::unique_ptr<gpumem::client::blocking_client> g_blocking;
 
-void BM_BlockingClientAllocFree(benchmark::State& state) {
+void blocking_alloc_free(benchmark::State& state, bool prompt_wakeups) {
   if (state.thread_index() == 0) {
-    g_setup = std::make_unique<client_setup>();
+    g_setup = std::make_unique<client_setup>(prompt_wakeups);
     if (g_setup->rt)
       g_blocking = std::make_unique<gpumem::client::blocking_client>(g_setup->endpoint());
   }
@@ -103,7 +108,14 @@ void BM_BlockingClientAllocFree(benchmark::State& state) {
     g_setup.reset();
   }
 }
+
+void BM_BlockingClientAllocFree(benchmark::State& state) { blocking_alloc_free(state, true); }
 BENCHMARK(BM_BlockingClientAllocFree)->Threads(1)->Threads(2)->Threads(8)->Threads(32)->UseRealTime();
+
+void BM_BlockingClientAllocFreeCafPolling(benchmark::State& state) {
+  blocking_alloc_free(state, false);
+}
+BENCHMARK(BM_BlockingClientAllocFreeCafPolling)->Threads(1)->UseRealTime();
 
 void BM_AsioClientAllocFree(benchmark::State& state) {
   client_setup setup;

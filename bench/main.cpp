@@ -138,6 +138,7 @@ public:
     print_time_ratio(out, "ActorBatchAlloc", "EngineBatchDirect");
     // The clients from outside the actor system (argument: threads, or coroutines)
     // against an event-based actor's round trips and the engine called directly.
+    print_time_ratio(out, "BlockingClientAllocFree", "BlockingClientAllocFreeCafPolling", 1);
     print_time_ratio(out, "BlockingClientAllocFree", "ActorAllocFree", 0);
     print_time_ratio(out, "BlockingClientAllocFree", "EngineAllocFreeDirect", 0);
     print_time_ratio(out, "AsioClientAllocFree", "ActorAllocFree", 0);

@@ -18,6 +18,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "gpumem/actors/runtime.hpp"
+#include "gpumem/actors/scheduler.hpp"
 #include "gpumem/client/asio_client.hpp"
 #include "gpumem/messages/register.hpp"
 
@@ -50,6 +51,7 @@ asio::awaitable<bool> handle(client::asio_client& memory, request r) {
 int main() {
   caf::actor_system_config cfg;
   messages::register_protocol(cfg);
+  actors::use_prompt_wakeups(cfg);  // a request from outside CAF is not left waiting
   caf::actor_system sys{cfg};
   actors::runtime_config config;
   config.backend = actors::backend_kind::host;

@@ -9,6 +9,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "gpumem/actors/runtime.hpp"
+#include "gpumem/actors/scheduler.hpp"
 #include "gpumem/client/blocking_client.hpp"
 #include "gpumem/messages/register.hpp"
 
@@ -17,6 +18,7 @@ using namespace gpumem;
 int main() {
   caf::actor_system_config cfg;
   messages::register_protocol(cfg);
+  actors::use_prompt_wakeups(cfg);  // a request from outside CAF is not left waiting
   caf::actor_system sys{cfg};
   actors::runtime_config config;
   config.backend = actors::backend_kind::host;

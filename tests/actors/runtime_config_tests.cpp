@@ -561,3 +561,17 @@ TEST_CASE("the shipped defaults build two 1 GiB host devices", "[config]") {
   CHECK(std::string(to_string(result->balancer.routing)) == "least-loaded");
   CHECK(std::string(to_string(result->allocator.while_asleep)) == "queue");
 }
+
+TEST_CASE("idle workers park at once, unless a --caf option says otherwise", "[config]") {
+  const char* key = "work-stealing.moderate-sleep-duration";
+  gpumem_config prompt;
+  REQUIRE(prompt.parse_command_line(std::vector<std::string>{}, nullptr).ok());
+  CHECK(caf::get_or(prompt, key, caf::timespan{12345}) == caf::timespan{0});
+
+  gpumem_config caf_default;
+  auto parsed = caf_default.parse_command_line(
+    std::vector<std::string>{"--caf.work-stealing.moderate-sleep-duration=50us"}, nullptr);
+  INFO((parsed ? std::string{} : parsed.error().message));
+  REQUIRE(parsed.ok());
+  CHECK(caf::get_or(caf_default, key, caf::timespan{0}) == caf::timespan{std::chrono::microseconds{50}});
+}

@@ -21,6 +21,7 @@
 #include "gpumem/actors/byte_size.hpp"
 #include "gpumem/actors/device_allocator.hpp"
 #include "gpumem/actors/pressure_monitor.hpp"
+#include "gpumem/actors/scheduler.hpp"
 #include "gpumem/control/server_options.hpp"
 #include "gpumem/core/engine_config.hpp"
 #include "gpumem/cuda/basic_result.hpp"
@@ -89,6 +90,8 @@ using config_result = basic_result<T, config_error>;
 /// command line's --gpumem.group.key=value over it. --caf.* options go to CAF.
 class gpumem_config : public caf::actor_system_config {
 public:
+  gpumem_config() { use_prompt_wakeups(*this); }
+
   /// Read where neither --config-file nor the caller names another file. A missing
   /// default file means built-in defaults; a missing --config-file is an error.
   static constexpr const char* default_config_file = "gpumem.conf";
