@@ -124,6 +124,11 @@ bool listen_address(std::string_view text) {
                           && ec == std::errc{} && end == digits.data() + digits.size() && port <= 65535);
 }
 
+// "host:port" a node can listen on.
+bool node_address(std::string_view text) {
+  return parse_listen_address(text).ok();
+}
+
 // One of `names`: "least-loaded", ...
 template <class Field, class Names>
 option choice(std::string key, Field field, const Names& names, std::string help) {
@@ -295,6 +300,9 @@ std::vector<option> make_table() {
     integer("gpumem.control.max-connections", FIELD(control.max_connections), 1, 65'536,
             "connections served at once; one more is answered 503 and closed"),
 
+    text("gpumem.node.listen", FIELD(node.listen), "\"host:port\" (port 0: any free one)",
+         node_address, "address gpumem node accepts peers on; beyond loopback only with --insecure, since nothing authenticates a peer yet"),
+
     integer("gpumem.host.devices", FIELD(host.devices), 1, 64, "number of emulated devices"),
     bytes("gpumem.host.capacity", FIELD(host.capacity), "a byte size, a non-zero multiple of granularity",
           "memory of each emulated device"),
@@ -385,6 +393,7 @@ const std::vector<std::pair<std::string, std::string>>& groups() {
     {"gpumem.host", "The host backend's emulated devices (backend host, or auto where no GPU is found)."},
     {"gpumem.control", "The HTTP control plane (gpumem serve): vLLM- and SGLang-compatible sleep and wake, "
                        "status, statistics, snapshots and Prometheus metrics."},
+    {"gpumem.node", "A node (gpumem node) serves the runtime to clients in other processes over CAF's network layer."},
     {"gpumem.cuda", "The CUDA driver backend (backend cuda, or auto where a GPU is found)."},
     {"gpumem.engine", "One engine per device lays out its memory. Multiples of the granularity are checked "
                       "against gpumem.host.granularity for the host backend, CUDA's 2 MiB otherwise."},

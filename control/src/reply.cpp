@@ -31,6 +31,7 @@ http::status status_of(gpumem_errc code) {
     case gpumem_errc::no_device_available:
     case gpumem_errc::timeout:
     case gpumem_errc::rolled_back:
+    case gpumem_errc::node_unreachable:
       return http::status::service_unavailable;
     case gpumem_errc::zero_size:
     case gpumem_errc::too_large:

@@ -43,12 +43,14 @@ void register_protocol(caf::actor_system_config& cfg) {
     .add_message_type<device_status>("gpumem::device_status")
     .add_message_type<balancer_status>("gpumem::balancer_status")
     .add_message_type<pressure_monitor_status>("gpumem::pressure_monitor_status")
+    .add_message_type<node_info>("gpumem::node_info")
     // Actor handles that travel inside messages (subscribe, add_device), and the rest
     // so that clients may pass any of them around.
     .add_message_type<pressure_subscriber_actor>("gpumem::pressure_subscriber_actor")
     .add_message_type<device_allocator_actor>("gpumem::device_allocator_actor")
     .add_message_type<balancer_actor>("gpumem::balancer_actor")
-    .add_message_type<pressure_monitor_actor>("gpumem::pressure_monitor_actor");
+    .add_message_type<pressure_monitor_actor>("gpumem::pressure_monitor_actor")
+    .add_message_type<node_actor>("gpumem::node_actor");
   cfg.add_error_category(error_category, render_error);
 }
 

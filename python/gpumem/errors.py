@@ -7,8 +7,8 @@ CODES = {
     9: "tag_asleep", 10: "transition_in_progress", 11: "invalid_transition",
     12: "insufficient_memory", 13: "invalid_config", 14: "device_failure",
     15: "device_asleep", 16: "unknown_device", 17: "no_device_available", 18: "timeout",
-    19: "rolled_back", 100: "invalid_argument", 101: "not_started", 102: "already_started",
-    103: "no_tag_scope", 104: "start_failed", 105: "internal",
+    19: "rolled_back", 20: "node_unreachable", 100: "invalid_argument", 101: "not_started",
+    102: "already_started", 103: "no_tag_scope", 104: "start_failed", 105: "internal",
 }
 
 

@@ -132,6 +132,11 @@ void write_message_seeds(const fs::path& corpus, const std::string& snapshot_jso
                           m::pressure_level::normal, 1700000000000000000};
   write_file(dir / "pressure_monitor_status.bin",
              serialized(m::pressure_monitor_status{{event, event}, 2, 100000000, 5}));
+  m::device_info info{0, "host-emulated", "host", 1 << 30, 1 << 29, 2 << 20,
+                     m::device_state::awake};
+  write_file(dir / "node_info.bin",
+             serialized(m::node_info{"7F3A2B#1234", "gpu-node-1", 1234, {info, info}, 5000,
+                                     300000}));
 }
 
 } // namespace

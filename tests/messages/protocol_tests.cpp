@@ -158,6 +158,10 @@ pressure_monitor_status sample_monitor_status(std::uint64_t subscribers) {
   return {{sample_event(3), sample_event(4)}, subscribers, 50'000'000, 12};
 }
 
+node_info sample_node_info() {
+  return {"5D1C0A#4242", "gpu-node-7", 4242, {sample_info(0), sample_info(1)}, 5000, 300000};
+}
+
 std::string mismatch(const char* what) {
   return std::string{what} + " arrived altered";
 }
@@ -472,6 +476,7 @@ void for_each_sample(F&& f) {
   f(sample_status());
   f(sample_balancer_status());
   f(sample_monitor_status(2));
+  f(sample_node_info());
 }
 
 } // namespace

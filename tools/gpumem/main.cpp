@@ -21,6 +21,7 @@
 #include "device_demo.hpp"
 #include "gpumem/actors/runtime_config.hpp"
 #include "gpumem/control/server_options.hpp"
+#include "node.hpp"
 #include "serve.hpp"
 #include "serving_demo.hpp"
 #include "snapshot_html.hpp"
@@ -258,6 +259,17 @@ int main(int argc, char* argv[]) {
   runtime_flags serve_runtime;
   serve_runtime.add(serve);
 
+  auto& node = *app.add_subcommand(
+    "node", "runs the runtime from the configuration and serves it to clients in other processes over "
+            "CAF's network layer on gpumem.node.listen (client::connect_node) until SIGINT or SIGTERM");
+  gpumem::tool::node_command_options serving_node;
+  node.add_option("--port-file", serving_node.port_file,
+                  "write the port it listens on to this file once it listens (for port 0)");
+  node.add_flag("--insecure", serving_node.insecure,
+                "listen beyond loopback although nothing authenticates a peer");
+  runtime_flags node_runtime;
+  node_runtime.add(node);
+
   auto& ctl = *app.add_subcommand(
     "ctl", "the control plane of a running gpumem serve, over HTTP: prints the answer's JSON (map: writes the "
            "page to --out); exits 0 when done, 1 when the server refused or failed or --out cannot be "
@@ -393,6 +405,10 @@ int main(int argc, char* argv[]) {
         serving_http.cached.push_back(tagged_size(text, "--cached"));
       serving_http.runtime_args = serve_runtime.args(serve, {}, false);
       return gpumem::tool::run_serve(serving_http);
+    }
+    if (node.parsed()) {
+      serving_node.runtime_args = node_runtime.args(node, {}, false);
+      return gpumem::tool::run_node(serving_node);
     }
     if (ctl.parsed()) {
       controlling.command = ctl.get_subcommands().front()->get_name();

@@ -9,8 +9,6 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <stdexcept>
 
 #include "gpumem/actors/runtime.hpp"
@@ -19,27 +17,9 @@
 #include "gpumem/control/server.hpp"
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/messages/register.hpp"
+#include "whole_file.hpp"
 
 namespace gpumem::tool {
-
-namespace {
-
-/// Writes the port to `path` whole or not at all (a reader polling for the file never
-/// sees half of it).
-bool write_port_file(const std::string& path, unsigned port) {
-  auto partial = path + ".partial";
-  {
-    std::ofstream out(partial);
-    out << port << '\n';
-    if (!out.flush())
-      return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(partial, path, ec);
-  return !ec;
-}
-
-} // namespace
 
 int run_serve(const serve_options& options) {
   actors::gpumem_config cfg;
@@ -101,7 +81,8 @@ int run_serve(const serve_options& options) {
                                       : where.address().to_string().c_str(),
               static_cast<unsigned>(where.port()));
   std::fflush(stdout);
-  if (!options.port_file.empty() && !write_port_file(options.port_file, where.port())) {
+  if (!options.port_file.empty()
+      && !write_whole_file(options.port_file, std::to_string(where.port()) + "\n")) {
     spdlog::error("gpumem serve: cannot write the port to '{}'", options.port_file);
     return 1;
   }

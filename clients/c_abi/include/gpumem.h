@@ -39,7 +39,7 @@
 extern "C" {
 #endif
 
-/* Return codes. 1..19 are the runtime protocol's (gpumem::messages::gpumem_errc). */
+/* Return codes. 1..20 are the runtime protocol's (gpumem::messages::gpumem_errc). */
 enum gpumem_status {
   GPUMEM_OK = 0,
   GPUMEM_ZERO_SIZE = 1,            /* an allocation of 0 bytes */
@@ -61,6 +61,7 @@ enum gpumem_status {
   GPUMEM_NO_DEVICE_AVAILABLE = 17,
   GPUMEM_TIMEOUT = 18,             /* no answer by the call's deadline */
   GPUMEM_ROLLED_BACK = 19,
+  GPUMEM_NODE_UNREACHABLE = 20,    /* no node answered, or the link to it was lost */
   /* The C interface's own. */
   GPUMEM_INVALID_ARGUMENT = 100,   /* a null pointer, a negative size, ... */
   GPUMEM_NOT_STARTED = 101,        /* no runtime: gpumem_start* or gpumem_attach first */

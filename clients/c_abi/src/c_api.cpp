@@ -23,8 +23,8 @@ state& global() {
 
 namespace {
 
-static_assert(GPUMEM_ROLLED_BACK == static_cast<int>(messages::last_errc),
-              "gpumem.h's codes 1..19 are the protocol's");
+static_assert(GPUMEM_NODE_UNREACHABLE == static_cast<int>(messages::last_errc),
+              "gpumem.h's codes 1..20 are the protocol's");
 static_assert(GPUMEM_TIMEOUT == static_cast<int>(messages::gpumem_errc::timeout));
 static_assert(GPUMEM_DOUBLE_FREE == static_cast<int>(messages::gpumem_errc::double_free));
 

@@ -20,6 +20,7 @@
 #include "gpumem/actors/balancer.hpp"
 #include "gpumem/actors/byte_size.hpp"
 #include "gpumem/actors/device_allocator.hpp"
+#include "gpumem/actors/node.hpp"
 #include "gpumem/actors/pressure_monitor.hpp"
 #include "gpumem/actors/scheduler.hpp"
 #include "gpumem/control/server_options.hpp"
@@ -67,6 +68,8 @@ struct runtime_config {
   /// The HTTP control plane, for the host that serves it (gpumem serve); the
   /// runtime itself starts no server.
   control::server_options control;
+  /// Where gpumem node serves the runtime over the network.
+  node_options node;
 
   /// The engine settings for one device.
   core::engine_config engine_config_for(int device) const;

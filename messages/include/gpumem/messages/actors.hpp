@@ -114,4 +114,14 @@ using pressure_monitor_actor = caf::typed_actor<
   // The monitor's state.
   caf::replies_to<status_atom>::with<pressure_monitor_status>>;
 
+/// A node: one runtime served over the network (gpumem node). A remote client asks it
+/// once for the runtime's handles, then sends its requests to them directly, each with
+/// a deadline (a lost peer sends nothing).
+using node_actor = caf::typed_actor<
+  // What the node is and serves.
+  caf::replies_to<info_atom>::with<node_info>,
+  // The runtime's handles (the allocators in device order), and what info answers.
+  caf::replies_to<endpoint_atom>::with<balancer_actor, std::vector<device_allocator_actor>,
+                                       pressure_monitor_actor, node_info>>;
+
 } // namespace gpumem::messages

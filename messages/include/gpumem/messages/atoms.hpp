@@ -46,6 +46,9 @@ using pressure_atom = caf::atom_constant<caf::atom("pressure")>;
 using add_device_atom = caf::atom_constant<caf::atom("add_device")>;
 using remove_device_atom = caf::atom_constant<caf::atom("rm_device")>;
 
+// -- nodes -----------------------------------------------------------------------
+using endpoint_atom = caf::atom_constant<caf::atom("endpoint")>;  // a node's handles
+
 // -- replies ---------------------------------------------------------------------
 /// The reply of operations that return nothing but success (failures are errors).
 using ok_atom = caf::ok_atom;

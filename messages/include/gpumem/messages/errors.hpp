@@ -38,13 +38,15 @@ enum class gpumem_errc : std::uint8_t {
   no_device_available,  // the balancer found no device that could take the request
   timeout,              // a device did not answer in time
   rolled_back,          // part of an all-or-nothing operation failed; the rest was undone
+  // -- nodes --
+  node_unreachable,  // no node answered at that address, or the link to it was lost
 };
 
 /// The category atom of every gpumem error.
 inline constexpr caf::atom_value error_category = caf::atom("gpumem");
 
 /// The largest code, for loops and range checks.
-inline constexpr gpumem_errc last_errc = gpumem_errc::rolled_back;
+inline constexpr gpumem_errc last_errc = gpumem_errc::node_unreachable;
 
 /// "out_of_memory"; "unknown" for a value outside the enum.
 inline const char* to_string(gpumem_errc code) noexcept {
@@ -68,6 +70,7 @@ inline const char* to_string(gpumem_errc code) noexcept {
     case gpumem_errc::no_device_available: return "no_device_available";
     case gpumem_errc::timeout: return "timeout";
     case gpumem_errc::rolled_back: return "rolled_back";
+    case gpumem_errc::node_unreachable: return "node_unreachable";
   }
   return "unknown";
 }

@@ -530,4 +530,22 @@ typename Inspector::result_type inspect(Inspector& f, pressure_monitor_status& x
            x.subscribers, x.interval_ns, x.events_sent);
 }
 
+/// A node: a process that serves one runtime over the network (gpumem node).
+struct node_info {
+  std::string node_id;  // CAF's id of the node's actor system, unique per process
+  std::string host;     // the machine's host name
+  std::int32_t pid = 0;
+  std::vector<device_info> devices;  // in device order
+  /// The runtime's own deadlines; a remote client's are a quarter beyond them.
+  std::int64_t request_timeout_ms = 0;
+  std::int64_t transition_timeout_ms = 0;
+  bool operator==(const node_info&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_info& x) {
+  return f(caf::meta::type_name("gpumem::node_info"), x.node_id, x.host, x.pid, x.devices,
+           x.request_timeout_ms, x.transition_timeout_ms);
+}
+
 } // namespace gpumem::messages

@@ -1,0 +1,95 @@
+#include "gpumem/actors/node.hpp"
+
+#include <caf/io/middleman.hpp>
+#include <caf/result.hpp>
+
+#include <charconv>
+#include <unistd.h>
+
+namespace gpumem::actors {
+
+using namespace messages;
+
+basic_result<listen_address, std::string> parse_listen_address(std::string_view text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return std::string{"expected \"host:port\", got \""} + std::string(text) + "\"";
+  auto digits = text.substr(colon + 1);
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || port > 65535)
+    return std::string{"bad port in \""} + std::string(text) + "\": expected 0 to 65535";
+  listen_address out;
+  out.host = std::string(text.substr(0, colon));
+  if (out.host.size() >= 2 && out.host.front() == '[' && out.host.back() == ']')
+    out.host = out.host.substr(1, out.host.size() - 2);
+  out.port = static_cast<std::uint16_t>(port);
+  out.loopback = out.host == "localhost" || out.host == "::1" || out.host.starts_with("127.");
+  return out;
+}
+
+messages::node_actor::behavior_type
+node(node_pointer self, balancer_actor balancer, std::vector<device_allocator_actor> allocators,
+     pressure_monitor_actor monitor, std::chrono::milliseconds request_timeout,
+     std::chrono::milliseconds transition_timeout) {
+  auto& st = self->state;
+  st.balancer = std::move(balancer);
+  st.allocators = std::move(allocators);
+  st.monitor = std::move(monitor);
+  st.info.node_id = caf::to_string(self->system().node());
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0)
+    st.info.host = host;
+  st.info.pid = static_cast<std::int32_t>(getpid());
+  st.info.request_timeout_ms = request_timeout.count();
+  st.info.transition_timeout_ms = transition_timeout.count();
+  // The devices of the moment, then `reply` with them in the node's info.
+  auto with_info = [self, request_timeout](auto rp, auto reply) {
+    self->request(self->state.balancer, request_timeout, info_atom::value)
+      .then(
+        [self, rp, reply](std::vector<device_info>& devices) mutable {
+          self->state.info.devices = std::move(devices);
+          reply(rp);
+        },
+        [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  };
+  return {
+    [=](info_atom) -> caf::result<node_info> {
+      auto rp = self->make_response_promise<node_info>();
+      with_info(rp, [self](auto& p) { p.deliver(self->state.info); });
+      return rp;
+    },
+    [=](endpoint_atom)
+      -> caf::result<balancer_actor, std::vector<device_allocator_actor>, pressure_monitor_actor,
+                     node_info> {
+      auto rp = self->make_response_promise<balancer_actor, std::vector<device_allocator_actor>,
+                                            pressure_monitor_actor, node_info>();
+      with_info(rp, [self](auto& p) {
+        const auto& s = self->state;
+        p.deliver(s.balancer, s.allocators, s.monitor, s.info);
+      });
+      return rp;
+    },
+  };
+}
+
+basic_result<std::uint16_t, std::string> publish_node(caf::actor_system& sys,
+                                                      const node_actor& node,
+                                                      const node_options& options,
+                                                      bool insecure) {
+  auto where = parse_listen_address(options.listen);
+  if (!where)
+    return "gpumem.node.listen: " + where.error();
+  if (!where->loopback && !insecure)
+    return "gpumem.node.listen: " + options.listen
+           + " is beyond loopback, and nothing authenticates a peer: start the node with "
+             "--insecure to listen there anyway";
+  if (!sys.has_middleman())
+    return std::string{"the actor system has no network layer (load caf::io::middleman)"};
+  auto port = sys.middleman().publish(node, where->port, where->host.c_str(), true);
+  if (!port)
+    return "cannot listen on " + options.listen + ": " + sys.render(port.error());
+  return *port;
+}
+
+} // namespace gpumem::actors

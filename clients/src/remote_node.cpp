@@ -1,0 +1,76 @@
+#include "gpumem/client/remote_node.hpp"
+
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <algorithm>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+namespace gpumem::client {
+
+using namespace messages;
+
+result<remote_node> connect_node(caf::actor_system& sys, const std::string& host,
+                                 std::uint16_t port, std::chrono::milliseconds deadline) {
+  const auto where = host + ":" + std::to_string(port);
+  if (!sys.has_middleman())
+    return failure{gpumem_errc::invalid_config,
+                   "the actor system has no network layer: load caf::io::middleman"};
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  auto left = [&] {
+    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                      until - std::chrono::steady_clock::now()),
+                    std::chrono::milliseconds{1});
+  };
+  auto unreachable = [&](const std::string& why) {
+    return failure{gpumem_errc::node_unreachable, "node " + where + ": " + why};
+  };
+  auto why = [&](const caf::error& e) {
+    return e == caf::sec::request_timeout ? std::string{"no answer before the deadline"}
+                                          : sys.render(e);
+  };
+
+  // The middleman's own remote_actor() waits without a deadline: ask it directly.
+  caf::scoped_actor self{sys, true};
+  std::optional<failure> failed;
+  caf::strong_actor_ptr published;
+  std::set<std::string> interface;
+  self->request(sys.middleman().actor_handle(), left(), caf::connect_atom::value, host, port)
+    .receive(
+      [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
+        published = std::move(ptr);
+        interface = std::move(ifs);
+      },
+      [&](caf::error& e) { failed = unreachable(why(e)); });
+  if (failed)
+    return *failed;
+  if (!published)
+    return unreachable("nothing is published there");
+  if (!sys.assignable(interface, sys.message_types<node_actor>()))
+    return unreachable("not a gpumem node of this protocol");
+
+  remote_node out;
+  out.node = caf::actor_cast<node_actor>(std::move(published));
+  self->request(out.node, left(), endpoint_atom::value)
+    .receive(
+      [&](balancer_actor& b, std::vector<device_allocator_actor>& a, pressure_monitor_actor& m,
+          node_info& info) {
+        out.endpoint.system = &sys;
+        out.endpoint.balancer = std::move(b);
+        out.endpoint.allocators = std::move(a);
+        out.endpoint.monitor = std::move(m);
+        out.endpoint.request_timeout = std::chrono::milliseconds{info.request_timeout_ms};
+        out.endpoint.transition_timeout = std::chrono::milliseconds{info.transition_timeout_ms};
+        out.endpoint.answers_by_deadline = false;
+        out.info = std::move(info);
+      },
+      [&](caf::error& e) { failed = unreachable("asked for its handles: " + why(e)); });
+  if (failed)
+    return *failed;
+  return out;
+}
+
+} // namespace gpumem::client

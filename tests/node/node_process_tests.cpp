@@ -1,0 +1,216 @@
+// `gpumem node` as a real process, driven by a client in this one: the faults a
+// network brings (a node killed, a node stopped, bytes that are not the protocol)
+// end calls by their deadlines and leave the node serving.
+
+#include <catch2/catch.hpp>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gpumem/client/blocking_client.hpp"
+#include "gpumem/client/remote_node.hpp"
+#include "gpumem/cuda/byte_units.hpp"
+#include "gpumem/messages/register.hpp"
+#include "support/wait.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace gpumem;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+/// One `gpumem node` on a free loopback port; killed (SIGKILL) at the end if still there.
+class node_child {
+public:
+  node_child() {
+    const char* tool = std::getenv("GPUMEM_TOOL");
+    if (tool == nullptr)
+      FAIL("GPUMEM_TOOL names no gpumem executable (ctest sets it)");
+    dir_ = fs::temp_directory_path() / ("gpumem_node_" + std::to_string(getpid()) + "_"
+                                        + std::to_string(counter_++));
+    fs::create_directories(dir_);
+    const auto port_file = (dir_ / "port").string();
+    const auto log = (dir_ / "log").string();
+    std::vector<std::string> args{tool, "node", "--gpumem.node.listen=127.0.0.1:0",
+                                  "--port-file", port_file, "--gpumem.host.devices=1",
+                                  "--gpumem.host.capacity=128M",
+                                  "--gpumem.request-timeout-ms=2000"};
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&files, 1, 2);
+    int spawned = posix_spawn(&pid_, tool, &files, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&files);
+    REQUIRE(spawned == 0);
+    auto up = test::poll_until([&] { return fs::exists(port_file) || exited(); });
+    INFO("node log: " << read(log));
+    REQUIRE(up.done);
+    REQUIRE_FALSE(exited());
+    port_ = static_cast<std::uint16_t>(std::stoul(read(port_file)));
+  }
+  ~node_child() {
+    if (pid_ > 0 && !exited()) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::uint16_t port() const { return port_; }
+  void signal(int sig) const { REQUIRE(::kill(pid_, sig) == 0); }
+  /// True once the process has ended (reaped here).
+  bool exited() {
+    if (status_ >= 0)
+      return true;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_)
+      status_ = status;
+    return status_ >= 0;
+  }
+  int status() const { return status_; }
+
+private:
+  static std::string read(const std::string& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+  static inline int counter_ = 0;
+  fs::path dir_;
+  pid_t pid_ = -1;
+  int status_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+struct client_process {
+  struct config : caf::actor_system_config {
+    config() {
+      load<caf::io::middleman>();
+      messages::register_protocol(*this);
+    }
+  } cfg;
+  caf::actor_system sys{cfg};
+};
+
+} // namespace
+
+TEST_CASE("a node killed with SIGKILL: the next call ends by its deadline", "[node][process]") {
+  node_child node;
+  client_process c;
+  auto remote = client::connect_node(c.sys, "127.0.0.1", node.port());
+  INFO((remote ? std::string{} : remote.error().to_string()));
+  REQUIRE(remote.ok());
+  client::blocking_client memory{remote->endpoint};
+  REQUIRE(memory.allocate(4 * MiB, "weights").ok());
+  node.signal(SIGKILL);
+  REQUIRE(test::poll_until([&] { return node.exited(); }).done);
+  auto r = memory.allocate(1 * MiB, "kv_cache", 3000ms);
+  REQUIRE_FALSE(r.ok());
+  // CAF 0.17 tells a proxy's sender nothing when the link is lost: the deadline ends it.
+  CHECK(r.error().code == messages::gpumem_errc::timeout);
+  CHECK(memory.statistics(3000ms).ok() == false);
+  // And a new connection to the dead port is refused as unreachable.
+  auto again = client::connect_node(c.sys, "127.0.0.1", node.port(), 3s);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().code == messages::gpumem_errc::node_unreachable);
+}
+
+TEST_CASE("a node stopped beyond the deadline: calls time out, and after SIGCONT it serves",
+          "[node][process]") {
+  node_child node;
+  client_process c;
+  auto remote = client::connect_node(c.sys, "127.0.0.1", node.port());
+  REQUIRE(remote.ok());
+  client::blocking_client memory{remote->endpoint};
+  auto held = memory.allocate(8 * MiB, "weights");
+  REQUIRE(held.ok());
+  node.signal(SIGSTOP);
+  auto slept = memory.sleep(1, {}, 1500ms);
+  REQUIRE_FALSE(slept.ok());
+  CHECK(slept.error().code == messages::gpumem_errc::timeout);
+  node.signal(SIGCONT);
+  // The sleep that timed out may still run on the node once it continues; wait for the
+  // node to settle, then a wake brings everything back, and nothing sleeps twice.
+  auto settled = test::poll_until([&] {
+    auto s = memory.status(2000ms);
+    return s.ok();
+  });
+  REQUIRE(settled.done);
+  auto sleeping = memory.is_sleeping();
+  REQUIRE(sleeping.ok());
+  if (*sleeping)
+    REQUIRE(memory.wake_up().ok());
+  CHECK_FALSE(memory.is_sleeping().value());
+  auto again = memory.sleep(1);
+  REQUIRE(again.ok());
+  CHECK(memory.is_sleeping().value());
+  REQUIRE(memory.wake_up().ok());
+  CHECK(memory.deallocate(*held).ok());
+}
+
+TEST_CASE("bytes that are not the protocol leave the node serving", "[node][process]") {
+  node_child node;
+  auto send_raw = [&](const std::vector<unsigned char>& bytes) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(s >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(node.port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    if (!bytes.empty())
+      (void)send(s, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    close(s);
+  };
+  std::mt19937 random{12345};
+  for (int i = 0; i < 20; ++i) {
+    std::vector<unsigned char> noise(1 + random() % 4096);
+    for (auto& b : noise)
+      b = static_cast<unsigned char>(random());
+    send_raw(noise);
+  }
+  send_raw({});                       // connected and closed at once
+  send_raw({0x00, 0x00, 0x00, 0x10});  // a handshake header cut short
+  REQUIRE_FALSE(node.exited());
+  client_process c;
+  auto remote = client::connect_node(c.sys, "127.0.0.1", node.port());
+  INFO((remote ? std::string{} : remote.error().to_string()));
+  REQUIRE(remote.ok());
+  client::blocking_client memory{remote->endpoint};
+  auto r = memory.allocate(1 * MiB, "kv_cache");
+  REQUIRE(r.ok());
+  CHECK(memory.deallocate(*r).ok());
+}
+
+TEST_CASE("gpumem node refuses an address beyond loopback without --insecure",
+          "[node][process]") {
+  const char* tool = std::getenv("GPUMEM_TOOL");
+  REQUIRE(tool != nullptr);
+  auto command = std::string{tool} + " node --gpumem.node.listen=0.0.0.0:0 > /dev/null 2>&1";
+  int status = std::system(command.c_str());
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) != 0);
+}
