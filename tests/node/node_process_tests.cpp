@@ -129,8 +129,11 @@ TEST_CASE("a node killed with SIGKILL: the next call ends by its deadline", "[no
   REQUIRE(test::poll_until([&] { return node.exited(); }).done);
   auto r = memory.allocate(1 * MiB, "kv_cache", 3000ms);
   REQUIRE_FALSE(r.ok());
-  // CAF 0.17 tells a proxy's sender nothing when the link is lost: the deadline ends it.
-  CHECK(r.error().code == messages::gpumem_errc::timeout);
+  // Where CAF has seen the link go, the proxy is gone: node_unreachable at once; where it
+  // has not yet, the request waits for an answer that never comes: its deadline ends it.
+  INFO(r.error().to_string());
+  CHECK((r.error().code == messages::gpumem_errc::node_unreachable
+         || r.error().code == messages::gpumem_errc::timeout));
   CHECK(memory.statistics(3000ms).ok() == false);
   // And a new connection to the dead port is refused as unreachable.
   auto again = client::connect_node(c.sys, "127.0.0.1", node.port(), 3s);

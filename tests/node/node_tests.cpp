@@ -202,6 +202,9 @@ TEST_CASE("a node that goes away: calls fail by their deadline, none hangs", "[n
   n.reset();  // the runtime stops, and its actor system with the network layer
   auto r = memory.allocate(1 * MiB, "kv_cache", 2000ms);
   REQUIRE_FALSE(r.ok());
+  INFO(r.error().to_string());
+  CHECK((r.error().code == gpumem_errc::node_unreachable
+         || r.error().code == gpumem_errc::timeout));
   CHECK(memory.statistics(2000ms).ok() == false);
 }
 

@@ -23,8 +23,10 @@ struct failure {
 };
 
 /// The client's error for any caf::error: a gpumem error keeps its code and message;
-/// CAF's request_timeout becomes timeout; anything else device_failure naming it.
-failure to_failure(const caf::error& e);
+/// CAF's request_timeout becomes timeout; a receiver that is gone becomes
+/// node_unreachable where it lived on another node (`remote`: its link was lost);
+/// anything else device_failure naming it.
+failure to_failure(const caf::error& e, bool remote = false);
 
 template <class T>
 class [[nodiscard]] result {

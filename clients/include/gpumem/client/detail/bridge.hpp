@@ -55,11 +55,12 @@ public:
 
   void start(caf::event_based_actor* self) override {
     auto me = std::static_pointer_cast<request_job>(shared_from_this());
+    const bool remote = dest_ && dest_.node() != self->node();
     std::apply(
       [&](Ts&... xs) {
         self->request(dest_, timeout_, std::move(xs)...)
           .then([me](R& r) { me->finish(result<R>{std::move(r)}); },
-                [me](caf::error& e) { me->finish(to_failure(e)); });
+                [me, remote](caf::error& e) { me->finish(to_failure(e, remote)); });
       },
       args_);
   }
