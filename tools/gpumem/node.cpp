@@ -16,7 +16,7 @@
 #include "gpumem/actors/node.hpp"
 #include "gpumem/actors/runtime.hpp"
 #include "gpumem/actors/runtime_config.hpp"
-#include "gpumem/messages/register.hpp"
+#include "runtime_options.hpp"
 #include "whole_file.hpp"
 
 namespace gpumem::tool {
@@ -24,16 +24,10 @@ namespace gpumem::tool {
 int run_node(const node_command_options& options) {
   actors::gpumem_config cfg;
   cfg.load<caf::io::middleman>();
-  messages::register_protocol(cfg);
-  auto parsed = cfg.parse_command_line(options.runtime_args);
-  if (!parsed)
-    throw std::invalid_argument(parsed.error().message);
-  if (*parsed == actors::gpumem_config::parse_outcome::exit)
-    return 0;
-  auto config = cfg.to_runtime_config();
+  auto config = read_runtime_config(cfg, options.runtime_args);
   if (!config)
-    throw std::invalid_argument(config.error().message);
-  // Refused before anything starts: an address beyond loopback without --insecure.
+    return 0;  // --help or --dump-config printed
+  // A listen address that is not host:port is refused before anything starts.
   auto where = actors::parse_listen_address(config->node.listen);
   if (!where)
     throw std::invalid_argument("gpumem.node.listen: " + where.error());

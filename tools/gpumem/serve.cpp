@@ -16,22 +16,16 @@
 #include "gpumem/client/blocking_client.hpp"
 #include "gpumem/control/server.hpp"
 #include "gpumem/cuda/byte_units.hpp"
-#include "gpumem/messages/register.hpp"
+#include "runtime_options.hpp"
 #include "whole_file.hpp"
 
 namespace gpumem::tool {
 
 int run_serve(const serve_options& options) {
   actors::gpumem_config cfg;
-  messages::register_protocol(cfg);
-  auto parsed = cfg.parse_command_line(options.runtime_args);
-  if (!parsed)
-    throw std::invalid_argument(parsed.error().message);
-  if (*parsed == actors::gpumem_config::parse_outcome::exit)
-    return 0;
-  auto config = cfg.to_runtime_config();
+  auto config = read_runtime_config(cfg, options.runtime_args);
   if (!config)
-    throw std::invalid_argument(config.error().message);
+    return 0;  // --help or --dump-config printed
 
   caf::actor_system sys{cfg};
   auto made = actors::runtime::create(sys, *config);

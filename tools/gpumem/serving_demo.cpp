@@ -29,6 +29,7 @@
 #include "gpumem/actors/runtime_config.hpp"
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/messages/all.hpp"
+#include "runtime_options.hpp"
 #include "step_timing.hpp"
 
 namespace gpumem::tool {
@@ -396,15 +397,9 @@ void rl_cycle(demo_context& cx, std::vector<weight_tensor>& weights, weight_io& 
 
 int run_serving_demo(const serving_options& options) {
   actors::gpumem_config cfg;
-  messages::register_protocol(cfg);
-  auto parsed = cfg.parse_command_line(options.runtime_args);
-  if (!parsed)
-    throw std::invalid_argument(parsed.error().message);
-  if (*parsed == actors::gpumem_config::parse_outcome::exit)
-    return 0;
-  auto config = cfg.to_runtime_config();
+  auto config = read_runtime_config(cfg, options.runtime_args);
   if (!config)
-    throw std::invalid_argument(config.error().message);
+    return 0;  // --help or --dump-config printed
 
   auto day_start = clock_type::now();
   int failures = 0;
