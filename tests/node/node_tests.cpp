@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "clients/client_fixture.hpp"
@@ -76,6 +77,19 @@ template <class T>
 gpumem_errc code_of(const client::result<T>& r) {
   REQUIRE_FALSE(r.ok());
   return r.error().code;
+}
+
+/// A TCP socket bound to a free loopback port, and that port.
+std::pair<int, std::uint16_t> bound_loopback_socket() {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(s >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  return {s, ntohs(addr.sin_port)};
 }
 
 } // namespace
@@ -150,27 +164,15 @@ TEST_CASE("connecting where no node answers fails with node_unreachable", "[node
   client_process c;
   SECTION("nothing listens") {
     // A port bound and closed again: free, and nothing listens on it.
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    auto [s, port] = bound_loopback_socket();
     close(s);
-    auto r = client::connect_node(c.sys, "127.0.0.1", ntohs(addr.sin_port), 5s);
+    auto r = client::connect_node(c.sys, "127.0.0.1", port, 5s);
     CHECK(code_of(r) == gpumem_errc::node_unreachable);
   }
   SECTION("a peer accepts but never speaks: the deadline ends the wait") {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    auto [s, port] = bound_loopback_socket();
     REQUIRE(listen(s, 4) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    auto r = client::connect_node(c.sys, "127.0.0.1", ntohs(addr.sin_port), 500ms);
+    auto r = client::connect_node(c.sys, "127.0.0.1", port, 500ms);
     CHECK(code_of(r) == gpumem_errc::node_unreachable);
     CHECK_THAT(r.error().message, Catch::Contains("no answer before the deadline"));
     close(s);
