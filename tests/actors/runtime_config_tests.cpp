@@ -563,7 +563,7 @@ TEST_CASE("the shipped defaults build two 1 GiB host devices", "[config]") {
 }
 
 TEST_CASE("idle workers park at once, unless a --caf option says otherwise", "[config]") {
-  const char* key = "work-stealing.moderate-sleep-duration";
+  const caf::string_view key = "work-stealing.moderate-sleep-duration";
   gpumem_config prompt;
   REQUIRE(prompt.parse_command_line(std::vector<std::string>{}, nullptr).ok());
   CHECK(caf::get_or(prompt, key, caf::timespan{12345}) == caf::timespan{0});
