@@ -124,6 +124,11 @@ bool listen_address(std::string_view text) {
                           && ec == std::errc{} && end == digits.data() + digits.size() && port <= 65535);
 }
 
+// Any string (a path, checked where it is used).
+bool any_text(std::string_view) {
+  return true;
+}
+
 // "host:port" a node can listen on.
 bool node_address(std::string_view text) {
   return parse_listen_address(text).ok();
@@ -301,7 +306,13 @@ std::vector<option> make_table() {
             "connections served at once; one more is answered 503 and closed"),
 
     text("gpumem.node.listen", FIELD(node.listen), "\"host:port\" (port 0: any free one)",
-         node_address, "address gpumem node accepts peers on; beyond loopback only with --insecure, since nothing authenticates a peer yet"),
+         node_address, "address gpumem node accepts peers on; beyond loopback only with TLS (certificate, key, ca-file) or --insecure"),
+    text("gpumem.node.certificate", FIELD(node.tls.certificate), "a path, or \"\" (no TLS)", any_text,
+         "the node's certificate chain (PEM); with key and ca-file the node speaks mutual TLS and serves only peers whose certificate the CA signed"),
+    text("gpumem.node.key", FIELD(node.tls.key), "a path, or \"\" (no TLS)", any_text,
+         "the private key of the certificate (PEM, not encrypted)"),
+    text("gpumem.node.ca-file", FIELD(node.tls.ca_file), "a path, or \"\" (no TLS)", any_text,
+         "the CA certificate(s) that sign the peers' certificates (PEM)"),
 
     integer("gpumem.host.devices", FIELD(host.devices), 1, 64, "number of emulated devices"),
     bytes("gpumem.host.capacity", FIELD(host.capacity), "a byte size, a non-zero multiple of granularity",
@@ -475,6 +486,14 @@ void check_relations(const runtime_config& config,
       fail(host.capacities.empty() ? "gpumem.host.capacity" : "gpumem.host.capacities",
            "device " + std::to_string(i) + ": expected a non-zero multiple of the granularity "
              + format_bytes(host.granularity) + ", got " + std::to_string(capacities[i]) + " bytes");
+
+  // A node's TLS takes all three files or none (their files are read when it starts).
+  const auto& tls = config.node.tls;
+  if (!tls.empty() && (tls.certificate.empty() || tls.key.empty() || tls.ca_file.empty()))
+    fail(tls.certificate.empty() ? "gpumem.node.certificate"
+         : tls.key.empty()       ? "gpumem.node.key"
+                                 : "gpumem.node.ca-file",
+         "TLS needs gpumem.node.certificate, gpumem.node.key and gpumem.node.ca-file together");
 
   // The engine's sizes against the granularity of every backend it may run on.
   std::size_t granularity = 2 * MiB;  // CUDA's minimum

@@ -1,6 +1,7 @@
 #include "gpumem/actors/node.hpp"
 
 #include <caf/io/middleman.hpp>
+#include <caf/function_view.hpp>
 #include <caf/result.hpp>
 
 #include <charconv>
@@ -80,13 +81,19 @@ basic_result<std::uint16_t, std::string> publish_node(caf::actor_system& sys,
   auto where = parse_listen_address(options.listen);
   if (!where)
     return "gpumem.node.listen: " + where.error();
-  if (!where->loopback && !insecure)
+  const bool tls = sys.has_openssl_manager();
+  if (!where->loopback && !tls && !insecure)
     return "gpumem.node.listen: " + options.listen
-           + " is beyond loopback, and nothing authenticates a peer: start the node with "
-             "--insecure to listen there anyway";
+           + " is beyond loopback without TLS, so nothing would authenticate a peer: set "
+             "gpumem.node.certificate, key and ca-file, or start the node with --insecure";
   if (!sys.has_middleman())
     return std::string{"the actor system has no network layer (load caf::io::middleman)"};
-  auto port = sys.middleman().publish(node, where->port, where->host.c_str(), true);
+  // What middleman::publish and caf::openssl::publish send, to whichever manager
+  // messages::network_manager picks (SO_REUSEADDR: a restarted node takes its port back).
+  auto publish = caf::make_function_view(messages::network_manager(sys));
+  auto port = publish(caf::publish_atom::value, where->port,
+                      caf::actor_cast<caf::strong_actor_ptr>(node), sys.message_types(node),
+                      where->host, true);
   if (!port)
     return "cannot listen on " + options.listen + ": " + sys.render(port.error());
   return *port;

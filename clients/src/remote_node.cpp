@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "gpumem/messages/tls.hpp"
+
 namespace gpumem::client {
 
 using namespace messages;
@@ -33,12 +35,14 @@ result<remote_node> connect_node(caf::actor_system& sys, const std::string& host
                                           : sys.render(e);
   };
 
-  // The middleman's own remote_actor() waits without a deadline: ask it directly.
+  // The middleman's own remote_actor() waits without a deadline: ask the manager directly
+  // (its TLS twin where the system has CAF's openssl module).
+  auto manager = network_manager(sys);
   caf::scoped_actor self{sys, true};
   std::optional<failure> failed;
   caf::strong_actor_ptr published;
   std::set<std::string> interface;
-  self->request(sys.middleman().actor_handle(), left(), caf::connect_atom::value, host, port)
+  self->request(manager, left(), caf::connect_atom::value, host, port)
     .receive(
       [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
         published = std::move(ptr);

@@ -8,18 +8,13 @@
 #include <caf/io/all.hpp>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -28,82 +23,13 @@
 #include "gpumem/client/remote_node.hpp"
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/messages/register.hpp"
+#include "node/node_child.hpp"
 #include "support/wait.hpp"
-
-extern char** environ;
 
 namespace {
 
 using namespace gpumem;
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
-
-/// One `gpumem node` on a free loopback port; killed (SIGKILL) at the end if still there.
-class node_child {
-public:
-  node_child() {
-    const char* tool = std::getenv("GPUMEM_TOOL");
-    if (tool == nullptr)
-      FAIL("GPUMEM_TOOL names no gpumem executable (ctest sets it)");
-    dir_ = fs::temp_directory_path() / ("gpumem_node_" + std::to_string(getpid()) + "_"
-                                        + std::to_string(counter_++));
-    fs::create_directories(dir_);
-    const auto port_file = (dir_ / "port").string();
-    const auto log = (dir_ / "log").string();
-    std::vector<std::string> args{tool, "node", "--gpumem.node.listen=127.0.0.1:0",
-                                  "--port-file", port_file, "--gpumem.host.devices=1",
-                                  "--gpumem.host.capacity=128M",
-                                  "--gpumem.request-timeout-ms=2000"};
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&files, 1, 2);
-    int spawned = posix_spawn(&pid_, tool, &files, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&files);
-    REQUIRE(spawned == 0);
-    auto up = test::poll_until([&] { return fs::exists(port_file) || exited(); });
-    INFO("node log: " << read(log));
-    REQUIRE(up.done);
-    REQUIRE_FALSE(exited());
-    port_ = static_cast<std::uint16_t>(std::stoul(read(port_file)));
-  }
-  ~node_child() {
-    if (pid_ > 0 && !exited()) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::uint16_t port() const { return port_; }
-  void signal(int sig) const { REQUIRE(::kill(pid_, sig) == 0); }
-  /// True once the process has ended (reaped here).
-  bool exited() {
-    if (status_ >= 0)
-      return true;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_)
-      status_ = status;
-    return status_ >= 0;
-  }
-  int status() const { return status_; }
-
-private:
-  static std::string read(const std::string& path) {
-    std::ifstream in(path);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-  static inline int counter_ = 0;
-  fs::path dir_;
-  pid_t pid_ = -1;
-  int status_ = -1;
-  std::uint16_t port_ = 0;
-};
 
 struct client_process {
   struct config : caf::actor_system_config {
@@ -118,7 +44,7 @@ struct client_process {
 } // namespace
 
 TEST_CASE("a node killed with SIGKILL: the next call ends by its deadline", "[node][process]") {
-  node_child node;
+  test::node_child node;
   client_process c;
   auto remote = client::connect_node(c.sys, "127.0.0.1", node.port());
   INFO((remote ? std::string{} : remote.error().to_string()));
@@ -143,7 +69,7 @@ TEST_CASE("a node killed with SIGKILL: the next call ends by its deadline", "[no
 
 TEST_CASE("a node stopped beyond the deadline: calls time out, and after SIGCONT it serves",
           "[node][process]") {
-  node_child node;
+  test::node_child node;
   client_process c;
   auto remote = client::connect_node(c.sys, "127.0.0.1", node.port());
   REQUIRE(remote.ok());
@@ -175,7 +101,7 @@ TEST_CASE("a node stopped beyond the deadline: calls time out, and after SIGCONT
 }
 
 TEST_CASE("bytes that are not the protocol leave the node serving", "[node][process]") {
-  node_child node;
+  test::node_child node;
   auto send_raw = [&](const std::vector<unsigned char>& bytes) {
     int s = socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(s >= 0);

@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "clients/client_fixture.hpp"
 #include "gpumem/actors/node.hpp"
+#include "node/node_fixture.hpp"
 #include "gpumem/client/blocking_client.hpp"
 #include "gpumem/client/remote_node.hpp"
 
@@ -28,50 +28,8 @@ namespace {
 using namespace gpumem;
 using namespace std::chrono_literals;
 using messages::gpumem_errc;
-
-struct networked_config : caf::actor_system_config {
-  networked_config() {
-    load<caf::io::middleman>();
-    messages::register_protocol(*this);
-  }
-};
-
-/// A runtime with its node actor published on a free loopback port.
-struct node_process {
-  networked_config cfg;
-  caf::actor_system sys{cfg};
-  std::unique_ptr<actors::runtime> rt;
-  messages::node_actor node;
-  std::uint16_t port = 0;
-
-  node_process() {
-    auto config = test::client_test_config();
-    config.balancer.request_timeout = 4s;
-    auto made = actors::runtime::create(sys, config);
-    if (!made)
-      FAIL("runtime::create: " << made.error().to_string());
-    rt = std::move(made).value();
-    node = sys.spawn(actors::node, rt->balancer(), rt->allocators(), rt->monitor(),
-                     config.balancer.request_timeout, config.balancer.transition_timeout);
-    auto published = actors::publish_node(sys, node, {.listen = "127.0.0.1:0"}, false);
-    if (!published)
-      FAIL("publish_node: " << published.error());
-    port = *published;
-  }
-  ~node_process() { stop(); }
-  void stop() {
-    if (!rt)
-      return;
-    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
-    rt.reset();
-  }
-};
-
-/// The clients' side: an actor system of its own.
-struct client_process {
-  networked_config cfg;
-  caf::actor_system sys{cfg};
-};
+using test::client_process;
+using test::node_process;
 
 template <class T>
 gpumem_errc code_of(const client::result<T>& r) {
@@ -212,10 +170,10 @@ TEST_CASE("a node that goes away: calls fail by their deadline, none hangs", "[n
 
 TEST_CASE("a node refuses to listen beyond loopback unless told to", "[node]") {
   node_process n;
-  auto refused = actors::publish_node(n.sys, n.node, {.listen = "0.0.0.0:0"}, false);
+  auto refused = actors::publish_node(n.sys, n.node, {.listen = "0.0.0.0:0", .tls = {}}, false);
   REQUIRE_FALSE(refused.ok());
   CHECK_THAT(refused.error(), Catch::Contains("--insecure"));
-  auto bad = actors::publish_node(n.sys, n.node, {.listen = "127.0.0.1:99999"}, false);
+  auto bad = actors::publish_node(n.sys, n.node, {.listen = "127.0.0.1:99999", .tls = {}}, false);
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.error(), Catch::Contains("bad port"));
   CHECK(actors::parse_listen_address("[::1]:9471")->loopback);

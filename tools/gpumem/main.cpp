@@ -266,7 +266,7 @@ int main(int argc, char* argv[]) {
   node.add_option("--port-file", serving_node.port_file,
                   "write the port it listens on to this file once it listens (for port 0)");
   node.add_flag("--insecure", serving_node.insecure,
-                "listen beyond loopback although nothing authenticates a peer");
+                "listen beyond loopback without TLS, although nothing then authenticates a peer");
   runtime_flags node_runtime;
   node_runtime.add(node);
 

@@ -31,6 +31,11 @@ int run_node(const node_command_options& options) {
   auto where = actors::parse_listen_address(config->node.listen);
   if (!where)
     throw std::invalid_argument("gpumem.node.listen: " + where.error());
+  const bool tls = !config->node.tls.empty();
+  if (tls) {
+    if (auto why = messages::use_tls(cfg, config->node.tls); !why.empty())
+      throw std::invalid_argument("gpumem.node: " + why);
+  }
 
   caf::actor_system sys{cfg};
   auto made = actors::runtime::create(sys, *config);
@@ -51,12 +56,13 @@ int run_node(const node_command_options& options) {
     stop_node();
     return 1;
   }
-  if (!where->loopback)
+  if (!where->loopback && !tls)
     spdlog::warn("gpumem node: listening beyond loopback without TLS (--insecure): any peer "
                  "that reaches {} can allocate, free and put devices to sleep",
                  config->node.listen);
   auto host = where->host.find(':') != std::string::npos ? "[" + where->host + "]" : where->host;
-  std::printf("gpumem node: listening on %s:%u\n", host.c_str(), static_cast<unsigned>(*port));
+  std::printf("gpumem node: listening on %s:%u (%s)\n", host.c_str(),
+              static_cast<unsigned>(*port), tls ? "mutual TLS" : "no TLS");
   std::fflush(stdout);
   if (!options.port_file.empty()
       && !write_whole_file(options.port_file, std::to_string(*port) + "\n")) {

@@ -14,7 +14,7 @@ struct node_command_options {
   std::vector<std::string> runtime_args;
   /// Where to write the port once listening; empty: nowhere.
   std::string port_file;
-  /// Listen beyond loopback although nothing authenticates a peer.
+  /// Listen beyond loopback without TLS, although nothing then authenticates a peer.
   bool insecure = false;
 };
 

@@ -16,14 +16,18 @@
 
 #include "gpumem/cuda/basic_result.hpp"
 #include "gpumem/messages/actors.hpp"
+#include "gpumem/messages/tls.hpp"
 
 namespace gpumem::actors {
 
 /// The node's settings ([gpumem.node]); the one home of their defaults.
 struct node_options {
   /// "host:port" the node accepts peers on ("[::1]:9471" too; port 0: any free one).
-  /// Loopback by default: the protocol carries no credentials of its own.
+  /// Loopback by default: without TLS nothing authenticates a peer.
   std::string listen = "127.0.0.1:9471";
+  /// Mutual TLS: the node's certificate and key, and the CA that signs its peers'.
+  /// All empty: no TLS (loopback only, unless started insecure).
+  messages::tls_files tls;
 };
 
 /// node_options::listen taken apart.
@@ -61,8 +65,9 @@ node(node_pointer self, messages::balancer_actor balancer,
      std::chrono::milliseconds transition_timeout);
 
 /// Opens the node's port (caf::io::middleman must be loaded in `sys`) and answers the
-/// port bound. An address beyond loopback is refused unless `insecure`: nothing
-/// authenticates a peer yet.
+/// port bound: over TLS where `sys` has CAF's openssl module (messages::use_tls with
+/// options.tls), else in the clear. In the clear an address beyond loopback is refused
+/// unless `insecure`, since nothing would authenticate a peer.
 basic_result<std::uint16_t, std::string> publish_node(caf::actor_system& sys,
                                                       const messages::node_actor& node,
                                                       const node_options& options,

@@ -30,9 +30,9 @@ struct remote_node {
   messages::node_info info;  // as the node answered when connected
 };
 
-/// Connects to the node at host:port through `sys`'s network layer, checks that it
-/// serves this protocol's node interface, and asks it for the runtime's handles, all
-/// by `deadline`. Fails with node_unreachable where nothing answers, the handshake
+/// Connects to the node at host:port through `sys`'s network layer (over TLS where
+/// `sys` has CAF's openssl module: messages::use_tls), checks that it serves this
+/// protocol's node interface, and asks it for the runtime's handles, all by `deadline`. Fails with node_unreachable where nothing answers, the handshake
 /// does not finish in time, or the peer is not a gpumem node; with invalid_config
 /// where `sys` has no network layer (load caf::io::middleman).
 result<remote_node> connect_node(caf::actor_system& sys, const std::string& host,
