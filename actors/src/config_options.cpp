@@ -314,6 +314,22 @@ std::vector<option> make_table() {
     text("gpumem.node.ca-file", FIELD(node.tls.ca_file), "a path, or \"\" (no TLS)", any_text,
          "the CA certificate(s) that sign the peers' certificates (PEM)"),
 
+    strings("gpumem.cluster.nodes", FIELD(cluster.nodes), "a list of \"host:port\" like [\"10.0.0.2:9471\"]",
+            [](std::vector<std::string>& nodes, std::size_t, const std::string& address) {
+              auto where = parse_listen_address(address);
+              if (!where || where->port == 0)
+                throw refused{"gpumem.cluster.nodes", "expected \"host:port\" with a port above 0, got \"" + address + "\""};
+              nodes.push_back(address);
+            },
+            [](const std::vector<std::string>& nodes) { return nodes; },
+            "the nodes gpumem cluster watches from the start (more may join while it runs)"),
+    integer("gpumem.cluster.heartbeat-ms", FIELD(cluster.heartbeat), 1, 3'600'000,
+            "how often the cluster asks each node whether it is there, and tries again to reach those lost"),
+    integer("gpumem.cluster.deadline-ms", FIELD(cluster.deadline), 1, 3'600'000,
+            "a node that does not answer within this is lost (a half-open connection tells nothing else); also the deadline of the cluster's requests to a node"),
+    text("gpumem.cluster.listen", FIELD(cluster.listen), "\"host:port\" (port 0: any free one)",
+         node_address, "address gpumem cluster accepts clients on; beyond loopback only with TLS (the files of [gpumem.node]) or --insecure"),
+
     integer("gpumem.host.devices", FIELD(host.devices), 1, 64, "number of emulated devices"),
     bytes("gpumem.host.capacity", FIELD(host.capacity), "a byte size, a non-zero multiple of granularity",
           "memory of each emulated device"),
@@ -405,6 +421,7 @@ const std::vector<std::pair<std::string, std::string>>& groups() {
     {"gpumem.control", "The HTTP control plane (gpumem serve): vLLM- and SGLang-compatible sleep and wake, "
                        "status, statistics, snapshots and Prometheus metrics."},
     {"gpumem.node", "A node (gpumem node) serves the runtime to clients in other processes over CAF's network layer."},
+    {"gpumem.cluster", "A cluster (gpumem cluster) watches nodes and serves them as one: status, placement, collective sleep and wake."},
     {"gpumem.cuda", "The CUDA driver backend (backend cuda, or auto where a GPU is found)."},
     {"gpumem.engine", "One engine per device lays out its memory. Multiples of the granularity are checked "
                       "against gpumem.host.granularity for the host backend, CUDA's 2 MiB otherwise."},

@@ -74,29 +74,38 @@ node(node_pointer self, balancer_actor balancer, std::vector<device_allocator_ac
   };
 }
 
-basic_result<std::uint16_t, std::string> publish_node(caf::actor_system& sys,
-                                                      const node_actor& node,
-                                                      const node_options& options,
-                                                      bool insecure) {
-  auto where = parse_listen_address(options.listen);
+basic_result<std::uint16_t, std::string> publish_on(caf::actor_system& sys,
+                                                    const caf::strong_actor_ptr& whom,
+                                                    std::set<std::string> interface,
+                                                    const std::string& setting,
+                                                    const std::string& listen, bool insecure) {
+  auto where = parse_listen_address(listen);
   if (!where)
-    return "gpumem.node.listen: " + where.error();
+    return setting + ": " + where.error();
   const bool tls = sys.has_openssl_manager();
   if (!where->loopback && !tls && !insecure)
-    return "gpumem.node.listen: " + options.listen
+    return setting + ": " + listen
            + " is beyond loopback without TLS, so nothing would authenticate a peer: set "
-             "gpumem.node.certificate, key and ca-file, or start the node with --insecure";
+           + setting.substr(0, setting.rfind('.'))
+           + ".certificate, key and ca-file, or start with --insecure";
   if (!sys.has_middleman())
     return std::string{"the actor system has no network layer (load caf::io::middleman)"};
   // What middleman::publish and caf::openssl::publish send, to whichever manager
   // messages::network_manager picks (SO_REUSEADDR: a restarted node takes its port back).
   auto publish = caf::make_function_view(messages::network_manager(sys));
-  auto port = publish(caf::publish_atom::value, where->port,
-                      caf::actor_cast<caf::strong_actor_ptr>(node), sys.message_types(node),
+  auto port = publish(caf::publish_atom::value, where->port, whom, std::move(interface),
                       where->host, true);
   if (!port)
-    return "cannot listen on " + options.listen + ": " + sys.render(port.error());
+    return "cannot listen on " + listen + ": " + sys.render(port.error());
   return *port;
+}
+
+basic_result<std::uint16_t, std::string> publish_node(caf::actor_system& sys,
+                                                      const node_actor& node,
+                                                      const node_options& options,
+                                                      bool insecure) {
+  return publish_on(sys, caf::actor_cast<caf::strong_actor_ptr>(node), sys.message_types(node),
+                    "gpumem.node.listen", options.listen, insecure);
 }
 
 } // namespace gpumem::actors

@@ -173,4 +173,50 @@ json to_json(const defragment_report& r) {
           {"fragmentation_after", r.fragmentation_after}};
 }
 
+json to_json(const cluster_status& s) {
+  json nodes = json::array();
+  for (const auto& n : s.nodes) {
+    json devices = json::array();
+    for (const auto& d : n.info.devices)
+      devices.push_back({{"device", d.device},
+                         {"name", d.name},
+                         {"backend", d.backend},
+                         {"state", to_string(d.state)},
+                         {"total_bytes", d.total_bytes},
+                         {"free_bytes", d.free_bytes}});
+    nodes.push_back({{"address", n.address},
+                     {"health", to_string(n.health)},
+                     {"cause", n.cause},
+                     {"since_seen_ms", n.since_seen_ms},
+                     {"node_id", n.info.node_id},
+                     {"host", n.info.host},
+                     {"pid", n.info.pid},
+                     {"devices", std::move(devices)}});
+  }
+  return {{"heartbeat_ms", s.heartbeat_ms}, {"deadline_ms", s.deadline_ms},
+          {"nodes", std::move(nodes)}};
+}
+
+json to_json(const nodes_statistics& s) {
+  json nodes = json::array();
+  for (const auto& n : s.nodes) {
+    auto entry = to_json(n.devices);
+    entry["node"] = n.node;
+    nodes.push_back(std::move(entry));
+  }
+  auto total = of(s.total);
+  total.erase("device");
+  return {{"total", std::move(total)}, {"nodes", std::move(nodes)}};
+}
+
+json to_json(const std::vector<node_transition>& nodes) {
+  json list = json::array();
+  for (const auto& n : nodes) {
+    auto entry = to_json(n.devices);
+    entry["node"] = n.node;
+    list.push_back(std::move(entry));
+  }
+  return {{"nodes", std::move(list)}};
+}
+
 } // namespace gpumem::messages

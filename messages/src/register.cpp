@@ -44,13 +44,25 @@ void register_protocol(caf::actor_system_config& cfg) {
     .add_message_type<balancer_status>("gpumem::balancer_status")
     .add_message_type<pressure_monitor_status>("gpumem::pressure_monitor_status")
     .add_message_type<node_info>("gpumem::node_info")
+    .add_message_type<node_health>("gpumem::node_health")
+    .add_message_type<cluster_node>("gpumem::cluster_node")
+    .add_message_type<cluster_status>("gpumem::cluster_status")
+    .add_message_type<node_statistics>("gpumem::node_statistics")
+    .add_message_type<nodes_statistics>("gpumem::nodes_statistics")
+    .add_message_type<placement_request>("gpumem::placement_request")
+    .add_message_type<placed_region>("gpumem::placed_region")
+    .add_message_type<collective_request>("gpumem::collective_request")
+    .add_message_type<node_transition>("gpumem::node_transition")
+    .add_message_type<node_pressure_event>("gpumem::node_pressure_event")
     // Actor handles that travel inside messages (subscribe, add_device), and the rest
     // so that clients may pass any of them around.
     .add_message_type<pressure_subscriber_actor>("gpumem::pressure_subscriber_actor")
     .add_message_type<device_allocator_actor>("gpumem::device_allocator_actor")
     .add_message_type<balancer_actor>("gpumem::balancer_actor")
     .add_message_type<pressure_monitor_actor>("gpumem::pressure_monitor_actor")
-    .add_message_type<node_actor>("gpumem::node_actor");
+    .add_message_type<node_actor>("gpumem::node_actor")
+    .add_message_type<cluster_subscriber_actor>("gpumem::cluster_subscriber_actor")
+    .add_message_type<cluster_actor>("gpumem::cluster_actor");
   cfg.add_error_category(error_category, render_error);
 }
 

@@ -45,6 +45,9 @@ using protocol_types =
             m::batch_deallocation_request, m::sleep_policy, m::transition_report, m::trim_report,
             m::defragment_report, m::stat, m::stat_grid, m::tag_stat_grid, m::statistics,
             m::cluster_statistics, m::memory_snapshot, m::device_info, m::pressure_event,
-            m::device_status, m::balancer_status, m::pressure_monitor_status, m::node_info>;
+            m::device_status, m::balancer_status, m::pressure_monitor_status, m::node_info,
+            m::node_health, m::cluster_node, m::cluster_status, m::node_statistics,
+            m::nodes_statistics, m::placement_request, m::placed_region,
+            m::collective_request, m::node_transition, m::node_pressure_event>;
 
 } // namespace gpumem::fuzz

@@ -134,9 +134,24 @@ void write_message_seeds(const fs::path& corpus, const std::string& snapshot_jso
              serialized(m::pressure_monitor_status{{event, event}, 2, 100000000, 5}));
   m::device_info info{0, "host-emulated", "host", 1 << 30, 1 << 29, 2 << 20,
                      m::device_state::awake};
-  write_file(dir / "node_info.bin",
-             serialized(m::node_info{"7F3A2B#1234", "gpu-node-1", 1234, {info, info}, 5000,
-                                     300000}));
+  m::node_info node{"7F3A2B#1234", "gpu-node-1", 1234, {info, info}, 5000, 300000};
+  write_file(dir / "node_info.bin", serialized(node));
+  m::cluster_node up{"10.0.0.2:9471", m::node_health::up, node, "", 120};
+  m::cluster_node lost{"10.0.0.3:9471", m::node_health::lost, {}, "no heartbeat answer", 2400};
+  write_file(dir / "cluster_status.bin", serialized(m::cluster_status{{up, lost}, 500, 2000}));
+  write_file(dir / "nodes_statistics.bin",
+             serialized(m::nodes_statistics{stats, {{"10.0.0.2:9471", {stats, {stats}}}}}));
+  write_file(dir / "placement_request.bin",
+             serialized(m::placement_request{request, "10.0.0.2:9471"}));
+  write_file(dir / "placed_region.bin", serialized(m::placed_region{"10.0.0.2:9471", handle}));
+  write_file(dir / "collective_request.bin",
+             serialized(m::collective_request{m::transition_kind::sleep,
+                                              m::sleep_policy::at_level(1), {},
+                                              {"10.0.0.2:9471", "10.0.0.3:9471"}}));
+  write_file(dir / "node_transition.bin",
+             serialized(m::node_transition{"10.0.0.2:9471", {report, report}}));
+  write_file(dir / "node_pressure_event.bin",
+             serialized(m::node_pressure_event{"10.0.0.2:9471", event}));
 }
 
 } // namespace

@@ -18,7 +18,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int refused_exit = 1, usage_exit = 2, unreachable_exit = 3;
+constexpr int refused_exit = ctl_refused_exit, usage_exit = ctl_usage_exit,
+              unreachable_exit = ctl_unreachable_exit;
 
 /// "tags=a&tags=b" with each name percent-encoded.
 std::string tag_query(const std::vector<std::string>& tags) {
@@ -107,6 +108,8 @@ int write_map(const ctl_options& o, const std::string& page) {
 } // namespace
 
 int run_ctl(const ctl_options& o) {
+  if (!o.cluster.empty())
+    return run_ctl_cluster(o);
   auto url = parse_http_url(o.url);
   if (!url) {
     std::fprintf(stderr, "gpumem ctl: --url expects http://host:port, got '%s'\n", o.url.c_str());

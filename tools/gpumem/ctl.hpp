@@ -13,7 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "gpumem/messages/tls.hpp"
+
 namespace gpumem::tool {
+
+/// gpumem ctl's exit codes besides 0.
+inline constexpr int ctl_refused_exit = 1, ctl_usage_exit = 2, ctl_unreachable_exit = 3;
 
 struct ctl_options {
   std::string url;      // http://host:port
@@ -23,8 +28,15 @@ struct ctl_options {
   std::int64_t device = -1;  // -1: every device (map, trim, defragment); snapshot needs one
   std::string out;           // map: the file to write (- for stdout)
   std::chrono::seconds timeout{600};
+  /// "host:port" of a gpumem cluster: status, stats, sleep and wake go to it over CAF's
+  /// network layer instead of --url (empty: the HTTP control plane).
+  std::string cluster;
+  std::vector<std::string> nodes;  // sleep, wake: only these nodes (default: all)
+  messages::tls_files tls;         // --cluster over mutual TLS: this side's files
 };
 
 int run_ctl(const ctl_options& options);
+/// run_ctl for --cluster (ctl_cluster.cpp); the same exit codes.
+int run_ctl_cluster(const ctl_options& options);
 
 } // namespace gpumem::tool

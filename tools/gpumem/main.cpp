@@ -22,6 +22,7 @@
 #include "gpumem/actors/runtime_config.hpp"
 #include "gpumem/control/server_options.hpp"
 #include "node.hpp"
+#include "cluster.hpp"
 #include "serve.hpp"
 #include "serving_demo.hpp"
 #include "snapshot_html.hpp"
@@ -270,6 +271,18 @@ int main(int argc, char* argv[]) {
   runtime_flags node_runtime;
   node_runtime.add(node);
 
+  auto& cluster = *app.add_subcommand(
+    "cluster", "watches the nodes of gpumem.cluster.nodes (and those that join) and serves them as one on "
+               "gpumem.cluster.listen: status, statistics, placement, collective sleep and wake (gpumem ctl "
+               "--cluster), until SIGINT or SIGTERM");
+  gpumem::tool::cluster_command_options serving_cluster;
+  cluster.add_option("--port-file", serving_cluster.port_file,
+                     "write the port it listens on to this file once it listens (for port 0)");
+  cluster.add_flag("--insecure", serving_cluster.insecure,
+                   "listen beyond loopback without TLS, although nothing then authenticates a peer");
+  runtime_flags cluster_runtime;
+  cluster_runtime.add(cluster);
+
   auto& ctl = *app.add_subcommand(
     "ctl", "the control plane of a running gpumem serve, over HTTP: prints the answer's JSON (map: writes the "
            "page to --out); exits 0 when done, 1 when the server refused or failed or --out cannot be "
@@ -279,6 +292,12 @@ int main(int argc, char* argv[]) {
   long ctl_timeout = static_cast<long>(controlling.timeout.count());
   ctl.add_option("--url", controlling.url, "where gpumem serve listens")->capture_default_str();
   ctl.add_option("--timeout", ctl_timeout, "seconds to wait for the answer")->capture_default_str();
+  ctl.add_option("--cluster", controlling.cluster,
+                 "host:port of a gpumem cluster: status, stats, sleep and wake of every node over CAF's "
+                 "network layer instead of --url");
+  ctl.add_option("--certificate", controlling.tls.certificate, "--cluster over mutual TLS: this side's certificate (PEM)");
+  ctl.add_option("--key", controlling.tls.key, "its private key (PEM)");
+  ctl.add_option("--ca-file", controlling.tls.ca_file, "the CA that signs the cluster's certificate (PEM)");
   ctl.require_subcommand(1);
   ctl.fallthrough();  // --url and --timeout after the command too
   ctl.add_subcommand("status", "every device: state, pressure, memory, tags asleep");
@@ -296,8 +315,12 @@ int main(int argc, char* argv[]) {
                        "1: back up weights, discard the rest; 2: discard everything; 0: back up everything")
     ->capture_default_str()->check(CLI::Range(0, 2));
   ctl_sleep.add_option("--tags", controlling.tags, "only these tags (default: every tag)")->delimiter(',');
-  ctl.add_subcommand("wake", "wakes sleeping tags on every device")
-    ->add_option("--tags", controlling.tags, "only these tags (default: every sleeping tag)")->delimiter(',');
+  ctl_sleep.add_option("--nodes", controlling.nodes,
+                       "--cluster: only these nodes, host:port (default: every node; all must be up)")->delimiter(',');
+  auto& ctl_wake = *ctl.add_subcommand("wake", "wakes sleeping tags on every device");
+  ctl_wake.add_option("--tags", controlling.tags, "only these tags (default: every sleeping tag)")->delimiter(',');
+  ctl_wake.add_option("--nodes", controlling.nodes,
+                      "--cluster: only these nodes, host:port (default: every node; all must be up)")->delimiter(',');
   for (const auto& [name, what] : {std::pair{"trim", "returns cached free segments to the devices"},
                                    std::pair{"defragment", "trims and releases the free tails of live segments"}})
     ctl.add_subcommand(name, what)
@@ -409,6 +432,10 @@ int main(int argc, char* argv[]) {
     if (node.parsed()) {
       serving_node.runtime_args = node_runtime.args(node, {}, false);
       return gpumem::tool::run_node(serving_node);
+    }
+    if (cluster.parsed()) {
+      serving_cluster.runtime_args = cluster_runtime.args(cluster, {}, false);
+      return gpumem::tool::run_cluster(serving_cluster);
     }
     if (ctl.parsed()) {
       controlling.command = ctl.get_subcommands().front()->get_name();

@@ -5,6 +5,7 @@
 // node is and hands out the runtime's handles; publish_node() opens its port.
 
 #include <chrono>
+#include <set>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -68,6 +69,14 @@ node(node_pointer self, messages::balancer_actor balancer,
 /// port bound: over TLS where `sys` has CAF's openssl module (messages::use_tls with
 /// options.tls), else in the clear. In the clear an address beyond loopback is refused
 /// unless `insecure`, since nothing would authenticate a peer.
+/// What publish_node and publish_cluster share: opens a port at `listen` for `whom`
+/// (which serves `interface`), named `setting` in what it answers when it cannot.
+basic_result<std::uint16_t, std::string> publish_on(caf::actor_system& sys,
+                                                    const caf::strong_actor_ptr& whom,
+                                                    std::set<std::string> interface,
+                                                    const std::string& setting,
+                                                    const std::string& listen, bool insecure);
+
 basic_result<std::uint16_t, std::string> publish_node(caf::actor_system& sys,
                                                       const messages::node_actor& node,
                                                       const node_options& options,

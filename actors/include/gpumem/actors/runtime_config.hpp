@@ -20,6 +20,7 @@
 #include "gpumem/actors/balancer.hpp"
 #include "gpumem/actors/byte_size.hpp"
 #include "gpumem/actors/device_allocator.hpp"
+#include "gpumem/actors/cluster.hpp"
 #include "gpumem/actors/node.hpp"
 #include "gpumem/actors/pressure_monitor.hpp"
 #include "gpumem/actors/scheduler.hpp"
@@ -70,6 +71,8 @@ struct runtime_config {
   control::server_options control;
   /// Where gpumem node serves the runtime over the network.
   node_options node;
+  /// The nodes gpumem cluster watches, and where it serves them.
+  cluster_options cluster;
 
   /// The engine settings for one device.
   core::engine_config engine_config_for(int device) const;

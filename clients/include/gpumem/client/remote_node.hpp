@@ -39,4 +39,11 @@ result<remote_node> connect_node(caf::actor_system& sys, const std::string& host
                                  std::uint16_t port,
                                  std::chrono::milliseconds deadline = std::chrono::seconds{10});
 
+/// Connects to the cluster published at host:port (gpumem cluster) the same way, by
+/// `deadline`. Every request to it then needs a deadline of its own: a lost peer sends
+/// nothing.
+result<messages::cluster_actor> connect_cluster(
+  caf::actor_system& sys, const std::string& host, std::uint16_t port,
+  std::chrono::milliseconds deadline = std::chrono::seconds{10});
+
 } // namespace gpumem::client

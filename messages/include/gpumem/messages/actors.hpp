@@ -124,4 +124,35 @@ using node_actor = caf::typed_actor<
   caf::replies_to<endpoint_atom>::with<balancer_actor, std::vector<device_allocator_actor>,
                                        pressure_monitor_actor, node_info>>;
 
+/// Anything that wants to hear of every node's pressure changes through a cluster.
+using cluster_subscriber_actor = caf::typed_actor<
+  // A node's device changed pressure level.
+  caf::reacts_to<node_pressure_event>>;
+
+/// A cluster: watches a set of nodes (a heartbeat with a deadline, and CAF's monitors)
+/// and serves them as one. Every request to a node carries a deadline; a node lost
+/// during a request ends it with node_unreachable naming the node.
+using cluster_actor = caf::typed_actor<
+  // Adds the node at "host:port" (again: no-op) and answers it once it is up, or why
+  // it could not be reached; a node that cannot be reached is still watched.
+  caf::replies_to<join_atom, std::string>::with<cluster_node>,
+  // Forgets a node (unknown_device where it is not known).
+  caf::replies_to<leave_atom, std::string>::with<ok_atom>,
+  // Every node and its health.
+  caf::replies_to<status_atom>::with<cluster_status>,
+  // Every node's statistics that is up, and their sum.
+  caf::replies_to<stats_atom>::with<nodes_statistics>,
+  // Allocates on the named node, or on the one up with the most free memory.
+  caf::replies_to<allocate_atom, placement_request>::with<placed_region>,
+  // Frees a placed region on its node.
+  caf::replies_to<deallocate_atom, placed_region>::with<ok_atom>,
+  // Sleeps or wakes the nodes named, all or nothing: every device of every node
+  // prepares, then all commit; a failure, or a node lost, aborts the rest (nodes that
+  // had committed a sleep are woken again) and the error names the node and the cause.
+  caf::replies_to<collective_atom, collective_request>::with<std::vector<node_transition>>,
+  // Forwards every node's pressure events to this subscriber (monitored: it leaves
+  // when it dies); again: no-op.
+  caf::replies_to<subscribe_atom, cluster_subscriber_actor>::with<ok_atom>,
+  caf::replies_to<unsubscribe_atom, cluster_subscriber_actor>::with<ok_atom>>;
+
 } // namespace gpumem::messages

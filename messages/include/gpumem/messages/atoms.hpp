@@ -48,6 +48,9 @@ using remove_device_atom = caf::atom_constant<caf::atom("rm_device")>;
 
 // -- nodes -----------------------------------------------------------------------
 using endpoint_atom = caf::atom_constant<caf::atom("endpoint")>;  // a node's handles
+using join_atom = caf::atom_constant<caf::atom("join")>;          // a node joins a cluster
+using leave_atom = caf::atom_constant<caf::atom("leave")>;        // a cluster forgets it
+using collective_atom = caf::atom_constant<caf::atom("collective")>;  // sleep/wake nodes
 
 // -- replies ---------------------------------------------------------------------
 /// The reply of operations that return nothing but success (failures are errors).

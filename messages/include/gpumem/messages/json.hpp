@@ -24,5 +24,11 @@ nlohmann::json to_json(const balancer_status& status,
                        const std::vector<device_info>& devices);
 nlohmann::json to_json(const trim_report& r);
 nlohmann::json to_json(const defragment_report& r);
+/// Every node of a cluster: address, health, why it is not up, its devices.
+nlohmann::json to_json(const cluster_status& s);
+/// The statistics grid summed over nodes, and each node's.
+nlohmann::json to_json(const nodes_statistics& s);
+/// A collective transition: each node's devices, as to_json of their reports.
+nlohmann::json to_json(const std::vector<node_transition>& nodes);
 
 } // namespace gpumem::messages

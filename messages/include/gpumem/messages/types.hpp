@@ -548,4 +548,143 @@ typename Inspector::result_type inspect(Inspector& f, node_info& x) {
            x.request_timeout_ms, x.transition_timeout_ms);
 }
 
+// -- cluster ---------------------------------------------------------------------
+// A cluster (cluster_actor) watches nodes and names each by the "host:port" it
+// reaches it at.
+
+/// How the cluster last found a node.
+enum class node_health : std::uint8_t {
+  joining,  // named, not yet answered (or reconnecting after it was lost)
+  up,       // answered its last heartbeat in time
+  lost,     // its link went down, or a heartbeat went unanswered past the deadline
+};
+
+inline const char* to_string(node_health x) noexcept {
+  switch (x) {
+    case node_health::joining: return "joining";
+    case node_health::up: return "up";
+    case node_health::lost: return "lost";
+  }
+  return "unknown";
+}
+
+/// One node as the cluster sees it.
+struct cluster_node {
+  std::string address;  // "host:port": its name in the cluster
+  node_health health = node_health::joining;
+  node_info info;       // as it answered its last heartbeat (empty until the first)
+  std::string cause;    // why it is not up (empty when up)
+  std::int64_t since_seen_ms = -1;  // since its last answer (-1: never answered)
+  bool operator==(const cluster_node&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_node& x) {
+  return f(caf::meta::type_name("gpumem::cluster_node"), x.address, x.health, x.info, x.cause,
+           x.since_seen_ms);
+}
+
+/// Every node the cluster knows, in the order it learned of them.
+struct cluster_status {
+  std::vector<cluster_node> nodes;
+  std::int64_t heartbeat_ms = 0;  // how often each node is asked
+  std::int64_t deadline_ms = 0;   // how long an answer may take before the node is lost
+  bool operator==(const cluster_status&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_status& x) {
+  return f(caf::meta::type_name("gpumem::cluster_status"), x.nodes, x.heartbeat_ms,
+           x.deadline_ms);
+}
+
+/// One node's statistics (its balancer's answer).
+struct node_statistics {
+  std::string node;
+  cluster_statistics devices;
+  bool operator==(const node_statistics&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_statistics& x) {
+  return f(caf::meta::type_name("gpumem::node_statistics"), x.node, x.devices);
+}
+
+/// Every node's statistics that are up, and their sum.
+struct nodes_statistics {
+  statistics total;
+  std::vector<node_statistics> nodes;
+  bool operator==(const nodes_statistics&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, nodes_statistics& x) {
+  return f(caf::meta::type_name("gpumem::nodes_statistics"), x.total, x.nodes);
+}
+
+/// An allocation placed by the cluster: on `node`, or (empty) on the node up with the
+/// most free memory on one device.
+struct placement_request {
+  allocation_request request;
+  std::string node;
+  bool operator==(const placement_request&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, placement_request& x) {
+  return f(caf::meta::type_name("gpumem::placement_request"), x.request, x.node);
+}
+
+/// Where a placed allocation went: the node, and the region as that node answered.
+struct placed_region {
+  std::string node;
+  region_handle region;
+  bool operator==(const placed_region&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, placed_region& x) {
+  return f(caf::meta::type_name("gpumem::placed_region"), x.node, x.region);
+}
+
+/// A collective transition over these nodes (empty: every node the cluster knows, all
+/// of which must be up): a sleep with `policy`, or a wake of `tags` (empty: all).
+struct collective_request {
+  transition_kind kind = transition_kind::sleep;
+  sleep_policy policy;            // sleep
+  std::vector<std::string> tags;  // wake
+  std::vector<std::string> nodes;
+  bool operator==(const collective_request&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, collective_request& x) {
+  return f(caf::meta::type_name("gpumem::collective_request"), x.kind, x.policy, x.tags,
+           x.nodes);
+}
+
+/// One node's part of a collective transition: a report per device, in device order.
+struct node_transition {
+  std::string node;
+  std::vector<transition_report> devices;
+  bool operator==(const node_transition&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_transition& x) {
+  return f(caf::meta::type_name("gpumem::node_transition"), x.node, x.devices);
+}
+
+/// A node's pressure event, as the cluster forwards it to its subscribers.
+struct node_pressure_event {
+  std::string node;
+  pressure_event event;
+  bool operator==(const node_pressure_event&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_pressure_event& x) {
+  return f(caf::meta::type_name("gpumem::node_pressure_event"), x.node, x.event);
+}
+
 } // namespace gpumem::messages

@@ -1,0 +1,327 @@
+// gpumem_cluster_bench: what distribution costs, measured over `gpumem node` processes
+// on this machine's loopback, each figure beside its baseline from the same run:
+//  1. an allocate + free round trip through a blocking client: to a runtime in this
+//     process, to a node in the clear, and to a node over mutual TLS (certificates
+//     made with the openssl command);
+//  2. a collective sleep + wake (level 1, 8 MiB of weights per node) through a cluster
+//     in this process over 1, 2, 4 and 8 nodes, as a ratio to 1 node;
+//  3. the time from a node's SIGKILL to the cluster's status saying it is lost, and
+//     the heartbeat and deadline it ran with.
+// Usage: gpumem_cluster_bench PATH_TO_GPUMEM [ROUNDS]. Exit 1 when something fails.
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gpumem/actors/cluster.hpp"
+#include "gpumem/actors/runtime.hpp"
+#include "gpumem/actors/runtime_config.hpp"
+#include "gpumem/client/blocking_client.hpp"
+#include "gpumem/client/remote_node.hpp"
+#include "gpumem/cuda/byte_units.hpp"
+#include "gpumem/messages/register.hpp"
+#include "gpumem/messages/tls.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace gpumem;
+using namespace gpumem::messages;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+
+const fs::path scratch = fs::temp_directory_path() / ("gpumem_cluster_bench_" + std::to_string(getpid()));
+
+[[noreturn]] void fail(const std::string& why) { throw std::runtime_error(why); }
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// One `gpumem node` on a free loopback port (or the one given), killed at the end.
+class node_process {
+public:
+  node_process(const std::string& tool, std::vector<std::string> extra = {}) {
+    static int counter = 0;
+    dir_ = scratch / ("node" + std::to_string(counter++));
+    fs::create_directories(dir_);
+    std::vector<std::string> args{tool, "node", "--port-file", (dir_ / "port").string(),
+                                  "--gpumem.host.devices=1", "--gpumem.host.capacity=128M",
+                                  "--gpumem.log-level=warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    if (std::none_of(extra.begin(), extra.end(),
+                     [](const std::string& a) { return a.starts_with("--gpumem.node.listen="); }))
+      args.push_back("--gpumem.node.listen=127.0.0.1:0");
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    const auto log = (dir_ / "log").string();
+    posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&files, 1, 2);
+    if (posix_spawn(&pid_, tool.c_str(), &files, nullptr, argv.data(), environ) != 0)
+      fail("cannot start " + tool);
+    posix_spawn_file_actions_destroy(&files);
+    const auto until = clock_type::now() + 60s;
+    while (!fs::exists(dir_ / "port") || slurp(dir_ / "port").find('\n') == std::string::npos) {
+      if (clock_type::now() > until || waitpid(pid_, nullptr, WNOHANG) == pid_)
+        fail("gpumem node did not start: " + slurp(dir_ / "log"));
+      std::this_thread::sleep_for(10ms);
+    }
+    port_ = static_cast<std::uint16_t>(std::stoul(slurp(dir_ / "port")));
+  }
+  ~node_process() { kill(); }
+  void kill() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+  std::uint16_t port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+private:
+  fs::path dir_;
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+struct networked_config : caf::actor_system_config {
+  explicit networked_config(const tls_files& tls = {}) {
+    load<caf::io::middleman>();
+    register_protocol(*this);
+    if (!tls.empty())
+      if (auto why = use_tls(*this, tls); !why.empty())
+        fail("use_tls: " + why);
+  }
+};
+
+/// Mean microseconds of an allocate + free pair through `c`.
+double round_trip_us(client::blocking_client& c, int rounds) {
+  for (int i = 0; i < rounds / 10 + 1; ++i) {  // warm-up: connections, pools
+    auto r = c.allocate(64 * KiB, "kv_cache");
+    if (!r.ok() || !c.deallocate(*r).ok())
+      fail("warm-up allocate/free failed");
+  }
+  const auto start = clock_type::now();
+  for (int i = 0; i < rounds; ++i) {
+    auto r = c.allocate(64 * KiB, "kv_cache");
+    if (!r.ok())
+      fail("allocate: " + r.error().to_string());
+    if (!c.deallocate(*r).ok())
+      fail("free failed");
+  }
+  return std::chrono::duration<double, std::micro>(clock_type::now() - start).count() / rounds;
+}
+
+void certificates() {
+  auto run = [](const std::string& cmd) {
+    if (std::system((cmd + " > /dev/null 2>&1").c_str()) != 0)
+      fail("openssl: " + cmd);
+  };
+  auto p = [](const std::string& n) { return (scratch / n).string(); };
+  run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca -keyout " + p("ca.key")
+      + " -out " + p("ca.pem"));
+  for (const char* who : {"node", "client"}) {
+    std::string n = who;
+    run("openssl req -newkey rsa:2048 -nodes -subj /CN=" + n + " -keyout " + p(n + ".key")
+        + " -out " + p(n + ".csr"));
+    run("openssl x509 -req -days 2 -in " + p(n + ".csr") + " -CA " + p("ca.pem") + " -CAkey "
+        + p("ca.key") + " -CAcreateserial -out " + p(n + ".pem"));
+  }
+}
+
+tls_files files_of(const std::string& who) {
+  return {(scratch / (who + ".pem")).string(), (scratch / (who + ".key")).string(),
+          (scratch / "ca.pem").string()};
+}
+
+void round_trips(const std::string& tool, int rounds) {
+  // In this process: a runtime with the nodes' layout.
+  networked_config local_cfg;
+  caf::actor_system local_sys{local_cfg};
+  actors::runtime_config config;
+  config.host.devices = 1;
+  config.host.capacity = 128 * MiB;
+  auto rt = actors::runtime::create(local_sys, config);
+  if (!rt)
+    fail("runtime::create: " + rt.error().to_string());
+  client::blocking_client local{client::local_endpoint(local_sys, **rt)};
+  const double in_process = round_trip_us(local, rounds);
+
+  node_process plain_node{tool};
+  networked_config plain_cfg;
+  caf::actor_system plain_sys{plain_cfg};
+  auto plain = client::connect_node(plain_sys, "127.0.0.1", plain_node.port());
+  if (!plain)
+    fail(plain.error().to_string());
+  client::blocking_client plain_client{plain->endpoint};
+  const double clear = round_trip_us(plain_client, rounds);
+
+  certificates();
+  auto node_files = files_of("node");
+  node_process tls_node{tool, {"--gpumem.node.certificate=" + node_files.certificate,
+                               "--gpumem.node.key=" + node_files.key,
+                               "--gpumem.node.ca-file=" + node_files.ca_file}};
+  networked_config tls_cfg{files_of("client")};
+  caf::actor_system tls_sys{tls_cfg};
+  auto secure = client::connect_node(tls_sys, "127.0.0.1", tls_node.port());
+  if (!secure)
+    fail(secure.error().to_string());
+  client::blocking_client tls_client{secure->endpoint};
+  const double tls = round_trip_us(tls_client, rounds);
+
+  std::printf("allocate+free round trip, 64 KiB, %d pairs each, one caller:\n", rounds);
+  std::printf("  in process      %9.1f us  (baseline)\n", in_process);
+  std::printf("  node, loopback  %9.1f us  ratio %.1f\n", clear, clear / in_process);
+  std::printf("  node, TLS       %9.1f us  ratio %.1f (%.2f of the plain node)\n", tls,
+              tls / in_process, tls / clear);
+  (*rt)->shutdown();
+}
+
+struct cluster_here {
+  networked_config cfg;
+  caf::actor_system sys{cfg};
+  cluster_actor cluster;
+  explicit cluster_here(actors::cluster_options o) : cluster(actors::spawn_cluster(sys, o)) {}
+  ~cluster_here() { caf::anon_send_exit(cluster, caf::exit_reason::user_shutdown); }
+  template <class T, class... Ts>
+  T ask(Ts&&... xs) {
+    caf::scoped_actor self{sys};
+    std::optional<T> out;
+    std::string why;
+    self->request(cluster, 120s, std::forward<Ts>(xs)...)
+      .receive([&](T& x) { out = std::move(x); }, [&](caf::error& e) { why = sys.render(e); });
+    if (!out)
+      fail(why);
+    return std::move(*out);
+  }
+  void wait_all_up(std::size_t n) {
+    const auto until = clock_type::now() + 60s;
+    while (true) {
+      auto s = ask<cluster_status>(status_atom::value);
+      if (s.nodes.size() == n && std::all_of(s.nodes.begin(), s.nodes.end(), [](auto& x) {
+            return x.health == node_health::up;
+          }))
+        return;
+      if (clock_type::now() > until)
+        fail("nodes did not come up");
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+};
+
+void collectives(const std::string& tool, int rounds) {
+  std::vector<std::unique_ptr<node_process>> nodes;
+  double one = 0;
+  std::printf("collective sleep + wake (level 1, 8 MiB of weights and 8 MiB of kv_cache per "
+              "node), %d rounds each:\n", rounds);
+  for (std::size_t n : {1u, 2u, 4u, 8u}) {
+    while (nodes.size() < n)
+      nodes.push_back(std::make_unique<node_process>(tool));
+    actors::cluster_options o;
+    for (auto& p : nodes)
+      o.nodes.push_back(p->address());
+    cluster_here c{o};
+    c.wait_all_up(n);
+    std::vector<placed_region> regions;
+    for (auto& p : nodes)
+      for (const char* tag : {"weights", "kv_cache"})
+        regions.push_back(c.ask<placed_region>(allocate_atom::value,
+                                               placement_request{{8 * MiB, tag}, p->address()}));
+    collective_request sleep{transition_kind::sleep, sleep_policy::at_level(1), {}, {}};
+    collective_request wake{transition_kind::wake, {}, {}, {}};
+    c.ask<std::vector<node_transition>>(collective_atom::value, sleep);  // warm-up
+    c.ask<std::vector<node_transition>>(collective_atom::value, wake);
+    const auto start = clock_type::now();
+    for (int i = 0; i < rounds; ++i) {
+      c.ask<std::vector<node_transition>>(collective_atom::value, sleep);
+      c.ask<std::vector<node_transition>>(collective_atom::value, wake);
+    }
+    const double ms =
+      std::chrono::duration<double, std::milli>(clock_type::now() - start).count() / rounds;
+    if (n == 1)
+      one = ms;
+    std::printf("  %zu node(s)  %8.2f ms per sleep + wake  ratio to 1 node %.2f\n", n, ms,
+                ms / one);
+    for (auto& r : regions)
+      c.ask<ok_atom>(deallocate_atom::value, r);
+  }
+}
+
+void detection(const std::string& tool, int rounds) {
+  actors::cluster_options o;
+  o.heartbeat = 100ms;
+  o.deadline = 1000ms;
+  std::vector<double> seconds;
+  for (int i = 0; i < rounds; ++i) {
+    auto victim = std::make_unique<node_process>(tool);
+    node_process other{tool};
+    o.nodes = {victim->address(), other.address()};
+    cluster_here c{o};
+    c.wait_all_up(2);
+    const auto start = clock_type::now();
+    victim->kill();
+    while (true) {
+      auto s = c.ask<cluster_status>(status_atom::value);
+      if (s.nodes[0].health == node_health::lost)
+        break;
+      if (clock_type::now() - start > 60s)
+        fail("the killed node was never found lost");
+      std::this_thread::sleep_for(1ms);
+    }
+    seconds.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - start).count());
+  }
+  std::sort(seconds.begin(), seconds.end());
+  std::printf("SIGKILL to lost in the cluster's status (heartbeat %lld ms, deadline %lld ms), "
+              "%d kills: min %.1f ms, median %.1f ms, max %.1f ms\n",
+              static_cast<long long>(o.heartbeat.count()), static_cast<long long>(o.deadline.count()),
+              rounds, seconds.front(), seconds[seconds.size() / 2], seconds.back());
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: gpumem_cluster_bench PATH_TO_GPUMEM [ROUNDS]\n");
+    return 2;
+  }
+  const std::string tool = argv[1];
+  const int rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 20;
+  fs::create_directories(scratch);
+  int rc = 0;
+  try {
+    round_trips(tool, rounds * 100);
+    collectives(tool, rounds);
+    detection(tool, 5);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gpumem_cluster_bench: %s\n", e.what());
+    rc = 1;
+  }
+  std::error_code ec;
+  fs::remove_all(scratch, ec);
+  return rc;
+}
