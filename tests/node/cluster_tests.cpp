@@ -343,12 +343,16 @@ TEST_CASE("a cluster forwards its nodes' pressure events", "[cluster][process]")
   c.wait_health(address_of(a), node_health::up);
   auto heard = std::make_shared<std::vector<node_pressure_event>>();
   auto mutex = std::make_shared<std::mutex>();
-  auto listener = c.sys.spawn([heard, mutex](caf::event_based_actor*) -> caf::behavior {
+  // Its state passed as arguments: CAF 0.17 spawning a function without any binds a
+  // reference to a null std::tuple<> (UBSan reports it).
+  auto listen = [](caf::event_based_actor*, std::shared_ptr<std::vector<node_pressure_event>> heard,
+                   std::shared_ptr<std::mutex> mutex) -> caf::behavior {
     return {[heard, mutex](const node_pressure_event& e) {
       std::lock_guard lock{*mutex};
       heard->push_back(e);
     }};
-  });
+  };
+  auto listener = c.sys.spawn(listen, heard, mutex);
   REQUIRE(c.ask<ok_atom>(subscribe_atom::value,
                          caf::actor_cast<cluster_subscriber_actor>(listener)));
   REQUIRE(c.ask<placed_region>(allocate_atom::value,
