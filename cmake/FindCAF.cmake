@@ -1,6 +1,7 @@
 # FindCAF: the C++ Actor Framework 0.17 as Debian ships it (no CMake config of its own).
 #
-# Imported targets: CAF::core, CAF::io, CAF::openssl (each where found).
+# Imported targets: CAF::core, CAF::io. (The openssl module is built from source:
+# caf_openssl.cmake.)
 # Result variables: CAF_FOUND, CAF_INCLUDE_DIR, CAF_VERSION.
 # GPUMEM_CAF_PREFIX: take CAF from this prefix alone (include/, lib/), e.g. the one
 # scripts/build-caf-tsan.sh builds; executables find its libraries by their rpath.
@@ -14,7 +15,6 @@ endif()
 find_path(CAF_INCLUDE_DIR caf/all.hpp ${_caf_where} PATH_SUFFIXES include)
 find_library(CAF_CORE_LIBRARY NAMES caf_core ${_caf_where} PATH_SUFFIXES lib)
 find_library(CAF_IO_LIBRARY NAMES caf_io ${_caf_where} PATH_SUFFIXES lib)
-find_library(CAF_OPENSSL_LIBRARY NAMES caf_openssl ${_caf_where} PATH_SUFFIXES lib)
 
 if(CAF_INCLUDE_DIR AND EXISTS "${CAF_INCLUDE_DIR}/caf/config.hpp")
   file(STRINGS "${CAF_INCLUDE_DIR}/caf/config.hpp" _caf_version_line
@@ -47,12 +47,6 @@ if(CAF_FOUND)
       IMPORTED_LOCATION "${CAF_IO_LIBRARY}"
       INTERFACE_LINK_LIBRARIES CAF::core)
   endif()
-  if(CAF_OPENSSL_LIBRARY AND NOT TARGET CAF::openssl)
-    add_library(CAF::openssl UNKNOWN IMPORTED)
-    set_target_properties(CAF::openssl PROPERTIES
-      IMPORTED_LOCATION "${CAF_OPENSSL_LIBRARY}"
-      INTERFACE_LINK_LIBRARIES CAF::io)
-  endif()
 endif()
 
-mark_as_advanced(CAF_INCLUDE_DIR CAF_CORE_LIBRARY CAF_IO_LIBRARY CAF_OPENSSL_LIBRARY)
+mark_as_advanced(CAF_INCLUDE_DIR CAF_CORE_LIBRARY CAF_IO_LIBRARY)

@@ -28,7 +28,7 @@ member* find_member(cluster_state& st, const std::string& address) {
   return i == st.members.end() ? nullptr : &*i;
 }
 
-cluster_node describe(const cluster_state&, const member& m) {
+cluster_node describe(const member& m) {
   cluster_node out;
   out.address = m.address;
   out.health = m.health;
@@ -57,12 +57,12 @@ caf::error from_node(const member& m, const caf::error& e) {
 
 namespace {
 
-void answer_joiners(member& m, const cluster_state& st) {
+void answer_joiners(member& m) {
   auto joiners = std::move(m.joiners);
   m.joiners.clear();
   for (auto& rp : joiners) {
     if (m.health == node_health::up)
-      rp.deliver(describe(st, m));
+      rp.deliver(describe(m));
     else
       rp.deliver(unreachable(m, m.cause));
   }
@@ -88,7 +88,7 @@ void lose(cluster_pointer self, member& m, const std::string& cause) {
   if (was_up)
     spdlog::warn("cluster: node {} lost: {}", m.address, cause);
   fail_collectives_of(self, m.address, cause);
-  answer_joiners(m, self->state);
+  answer_joiners(m);
 }
 
 } // namespace clustering
@@ -134,18 +134,34 @@ void connected(cluster_pointer self, const std::string& address, std::uint64_t g
           });
   spdlog::info("cluster: node {} up ({} on {}, {} device(s))", address, m->info.node_id,
                m->info.host, m->info.devices.size());
-  answer_joiners(*m, self->state);
+  answer_joiners(*m);
 }
 
-/// Connects to a member (through the network layer's manager, with the deadline) and
-/// asks the node for its handles.
+/// Asks a node reached for its handles; `failed` takes the reason it could not.
+template <class Failed>
+void ask_endpoint(cluster_pointer self, const std::string& address, std::uint64_t generation,
+                  const node_actor& node, Failed failed) {
+  self->request(node, deadline_of(self->state), endpoint_atom::value)
+    .then(
+      [self, address, generation, node](balancer_actor& b, std::vector<device_allocator_actor>& a,
+                                        pressure_monitor_actor& p, node_info& info) {
+        connected(self, address, generation, node, std::move(b), std::move(a), std::move(p),
+                  std::move(info));
+      },
+      [self, failed](caf::error& e) {
+        failed(e == caf::sec::request_timeout ? "no answer before the deadline"
+                                              : self->system().render(e));
+      });
+}
+
+/// Connects to a member (through the network layer's manager, with the deadline; the
+/// node of this process directly) and asks the node for its handles.
 void connect(cluster_pointer self, member& m) {
   if (m.connecting)
     return;
   m.connecting = true;
   const auto generation = ++m.generation;
   const auto address = m.address;
-  const auto deadline = deadline_of(self->state);
   auto failed = [self, address, generation](std::string why) {
     auto* m = find_member(self->state, address);
     if (!m || m->generation != generation)
@@ -154,14 +170,18 @@ void connect(cluster_pointer self, member& m) {
     if (m->cause != why)
       spdlog::info("cluster: node {} not reached: {}", address, why);
     m->cause = std::move(why);
-    answer_joiners(*m, self->state);
+    answer_joiners(*m);
   };
+  if (m.in_process) {
+    ask_endpoint(self, address, generation, m.in_process, failed);
+    return;
+  }
   self
-    ->request(network_manager(self->system()), deadline, caf::connect_atom::value, m.host,
-              m.port)
+    ->request(network_manager(self->system()), deadline_of(self->state),
+              caf::connect_atom::value, m.host, m.port)
     .then(
-      [self, address, generation, deadline, failed](caf::node_id&, caf::strong_actor_ptr& ptr,
-                                                    std::set<std::string>& ifs) {
+      [self, address, generation, failed](caf::node_id&, caf::strong_actor_ptr& ptr,
+                                          std::set<std::string>& ifs) {
         if (!ptr) {
           failed("nothing is published there");
           return;
@@ -170,19 +190,7 @@ void connect(cluster_pointer self, member& m) {
           failed("what is published there is not a gpumem node");
           return;
         }
-        auto node = caf::actor_cast<node_actor>(ptr);
-        self->request(node, deadline, endpoint_atom::value)
-          .then(
-            [self, address, generation, node](balancer_actor& b,
-                                              std::vector<device_allocator_actor>& a,
-                                              pressure_monitor_actor& p, node_info& info) {
-              connected(self, address, generation, node, std::move(b), std::move(a),
-                        std::move(p), std::move(info));
-            },
-            [self, failed](caf::error& e) {
-              failed(e == caf::sec::request_timeout ? "no answer before the deadline"
-                                                    : self->system().render(e));
-            });
+        ask_endpoint(self, address, generation, caf::actor_cast<node_actor>(ptr), failed);
       },
       [self, failed](caf::error& e) {
         failed(e == caf::sec::request_timeout ? "no answer before the deadline"
@@ -247,7 +255,8 @@ caf::expected<member*> add_member(cluster_pointer self, const std::string& addre
   return &self->state.members.back();
 }
 
-cluster_impl::behavior_type cluster_behavior(cluster_pointer self, cluster_options options) {
+cluster_impl::behavior_type cluster_behavior(cluster_pointer self, cluster_options options,
+                                             local_node local) {
   auto& st = self->state;
   st.options = std::move(options);
   // Transaction ids of a cluster must not meet those of the nodes' balancers (which
@@ -256,6 +265,12 @@ cluster_impl::behavior_type cluster_behavior(cluster_pointer self, cluster_optio
   for (const auto& address : st.options.nodes)
     if (auto added = add_member(self, address); !added)
       spdlog::error("cluster: {}", self->system().render(added.error()));
+  if (local.node) {
+    if (auto added = add_member(self, local.address); !added)
+      spdlog::error("cluster: this process's node: {}", self->system().render(added.error()));
+    else
+      (*added)->in_process = std::move(local.node);
+  }
   self->set_down_handler([self](caf::down_msg& down) {
     for (auto& m : self->state.members)
       if (m.node && m.node.address() == down.source)
@@ -280,7 +295,7 @@ cluster_impl::behavior_type cluster_behavior(cluster_pointer self, cluster_optio
         return std::move(added.error());
       auto* m = *added;
       if (m->health == node_health::up)
-        return describe(self->state, *m);
+        return describe(*m);
       auto rp = self->make_response_promise<cluster_node>();
       m->joiners.push_back(rp);
       connect(self, *m);
@@ -300,7 +315,7 @@ cluster_impl::behavior_type cluster_behavior(cluster_pointer self, cluster_optio
     [self](status_atom) -> cluster_status {
       cluster_status out;
       for (const auto& m : self->state.members)
-        out.nodes.push_back(describe(self->state, m));
+        out.nodes.push_back(describe(m));
       out.heartbeat_ms = self->state.options.heartbeat.count();
       out.deadline_ms = self->state.options.deadline.count();
       return out;
@@ -327,8 +342,9 @@ cluster_impl::behavior_type cluster_behavior(cluster_pointer self, cluster_optio
 
 } // namespace
 
-cluster_actor spawn_cluster(caf::actor_system& sys, const cluster_options& options) {
-  return caf::actor_cast<cluster_actor>(sys.spawn(cluster_behavior, options));
+cluster_actor spawn_cluster(caf::actor_system& sys, const cluster_options& options,
+                            local_node local) {
+  return caf::actor_cast<cluster_actor>(sys.spawn(cluster_behavior, options, std::move(local)));
 }
 
 basic_result<std::uint16_t, std::string> publish_cluster(caf::actor_system& sys,

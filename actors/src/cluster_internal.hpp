@@ -38,6 +38,9 @@ struct member {
   std::string cause;
   messages::node_info info;
   std::optional<clock::time_point> seen;  // its last answer
+  /// The node of the cluster's own process, reached without the network; null for the
+  /// others. Kept while lost, so that a heartbeat can reach it again.
+  messages::node_actor in_process;
   // Its handles while up.
   messages::node_actor node;
   messages::balancer_actor balancer;
@@ -71,7 +74,7 @@ using cluster_pointer = cluster_impl::stateful_pointer<cluster_state>;
 
 member* find_member(cluster_state& st, const std::string& address);
 /// The member as status answers it.
-messages::cluster_node describe(const cluster_state& st, const member& m);
+messages::cluster_node describe(const member& m);
 /// Marks a member lost (no-op unless up or joining with handles): drops its handles,
 /// fails the collectives it is part of, and tells whoever waits to join it.
 void lose(cluster_pointer self, member& m, const std::string& cause);

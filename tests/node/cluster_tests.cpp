@@ -21,6 +21,7 @@
 #include "gpumem/actors/cluster.hpp"
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/messages/register.hpp"
+#include "node/cluster_fixture.hpp"
 #include "node/node_child.hpp"
 #include "support/wait.hpp"
 
@@ -29,109 +30,16 @@ namespace {
 using namespace gpumem;
 using namespace gpumem::messages;
 using namespace std::chrono_literals;
-
-std::string address_of(const test::node_child& n) {
-  return "127.0.0.1:" + std::to_string(n.port());
-}
+using test::address_of;
+using test::cluster_fixture;
+using test::place;
+using test::why;
 
 /// Nodes small and quick to give up: a collective's deadline follows a node's
 /// transition timeout.
 std::vector<std::string> quick_node(std::vector<std::string> extra = {}) {
   extra.push_back("--gpumem.balancer.transition-timeout-ms=3000");
   return extra;
-}
-
-/// The cluster in this process, with a fast heartbeat and a short deadline.
-struct cluster_fixture {
-  struct config : caf::actor_system_config {
-    config() {
-      load<caf::io::middleman>();
-      messages::register_protocol(*this);
-    }
-  } cfg;
-  caf::actor_system sys{cfg};
-  cluster_actor cluster;
-
-  explicit cluster_fixture(std::vector<std::string> nodes) {
-    actors::cluster_options options;
-    options.nodes = std::move(nodes);
-    options.heartbeat = 100ms;
-    options.deadline = 1000ms;
-    cluster = actors::spawn_cluster(sys, options);
-  }
-  ~cluster_fixture() { caf::anon_send_exit(cluster, caf::exit_reason::user_shutdown); }
-
-  /// Asks the cluster; the answer or its error, by a deadline far beyond any step.
-  template <class T, class... Ts>
-  caf::expected<T> ask(Ts&&... xs) {
-    caf::scoped_actor self{sys};
-    caf::expected<T> out{caf::error{}};
-    self->request(cluster, 30s, std::forward<Ts>(xs)...)
-      .receive([&](T& x) { out = std::move(x); }, [&](caf::error& e) { out = std::move(e); });
-    return out;
-  }
-
-  cluster_status status() {
-    auto s = ask<cluster_status>(status_atom::value);
-    REQUIRE(s);
-    return *s;
-  }
-  const cluster_node* find(const cluster_status& s, const std::string& address) {
-    for (const auto& n : s.nodes)
-      if (n.address == address)
-        return &n;
-    return nullptr;
-  }
-  void wait_health(const std::string& address, node_health health) {
-    test::wait_until(
-      "node " + address + " to be " + to_string(health),
-      [&] {
-        auto s = status();
-        auto* n = find(s, address);
-        return n != nullptr && n->health == health;
-      },
-      [&] {
-        auto s = status();
-        auto* n = find(s, address);
-        return n ? std::string{to_string(n->health)} + ": " + n->cause : "not known";
-      });
-  }
-  /// Every device of the node, as its last heartbeat answered, is in `state`.
-  void wait_devices(const std::string& address, device_state state) {
-    test::wait_until("node " + address + "'s devices to be " + to_string(state), [&] {
-      auto s = status();
-      auto* n = find(s, address);
-      if (n == nullptr || n->health != node_health::up || n->info.devices.empty())
-        return false;
-      for (const auto& d : n->info.devices)
-        if (d.state != state)
-          return false;
-      return true;
-    });
-  }
-  caf::expected<std::vector<node_transition>> collective(transition_kind kind,
-                                                         std::vector<std::string> nodes = {}) {
-    collective_request r;
-    r.kind = kind;
-    r.policy = sleep_policy::at_level(1);
-    r.nodes = std::move(nodes);
-    return ask<std::vector<node_transition>>(collective_atom::value, r);
-  }
-};
-
-/// What to place where (named: GCC 12 at -O3 thinks a braced temporary's string may be
-/// used uninitialized inside Catch2's macros).
-placement_request place(std::uint64_t size, std::string tag, std::string node) {
-  placement_request r;
-  r.request.size = size;
-  r.request.tag = std::move(tag);
-  r.node = std::move(node);
-  return r;
-}
-
-std::string why(const caf::error& e) {
-  return to_string(gpumem_code(e).value_or(gpumem_errc::device_failure)) + std::string{": "}
-         + error_message(e);
 }
 
 } // namespace
@@ -188,7 +96,7 @@ TEST_CASE("a cluster watches its nodes: status, statistics, placement", "[cluste
 
 TEST_CASE("nodes join and leave a running cluster", "[cluster][process]") {
   test::node_child a{quick_node()};
-  cluster_fixture c{{}};
+  cluster_fixture c{std::vector<std::string>{}};
   auto joined = c.ask<cluster_node>(join_atom::value, address_of(a));
   INFO((joined ? std::string{} : why(joined.error())));
   REQUIRE(joined);
@@ -365,4 +273,39 @@ TEST_CASE("a cluster forwards its nodes' pressure events", "[cluster][process]")
     return false;
   });
   caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a node hosts the cluster: it watches itself and the others", "[cluster][process]") {
+  test::node_child other(quick_node());
+  test::node_child host(quick_node({"--cluster", "--gpumem.cluster.heartbeat-ms=100",
+                                    "--gpumem.cluster.deadline-ms=1000",
+                                    "--gpumem.cluster.nodes=" + address_of(other)}));
+  cluster_fixture c{test::served_at{host.cluster_port(), {}}};
+  c.wait_health(address_of(host), node_health::up);
+  c.wait_health(address_of(other), node_health::up);
+  CHECK(c.status().nodes.size() == 2);
+
+  // A device with nothing on it has nothing to sleep: each node gets a region.
+  std::vector<placed_region> regions;
+  for (const auto& node : {address_of(host), address_of(other)}) {
+    auto placed = c.ask<placed_region>(allocate_atom::value, place(4 * MiB, "kv", node));
+    INFO((placed ? std::string{} : why(placed.error())));
+    REQUIRE(placed);
+    CHECK(placed->node == node);
+    regions.push_back(*placed);
+  }
+
+  auto slept = c.collective(transition_kind::sleep);
+  INFO((slept ? std::string{} : why(slept.error())));
+  REQUIRE(slept);
+  CHECK(slept->size() == 2);
+  c.wait_devices(address_of(host), device_state::asleep);
+  c.wait_devices(address_of(other), device_state::asleep);
+  auto woken = c.collective(transition_kind::wake);
+  INFO((woken ? std::string{} : why(woken.error())));
+  REQUIRE(woken);
+  c.wait_devices(address_of(host), device_state::awake);
+  c.wait_devices(address_of(other), device_state::awake);
+  for (const auto& r : regions)
+    CHECK(c.ask<ok_atom>(deallocate_atom::value, r));
 }

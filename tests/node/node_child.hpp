@@ -25,7 +25,9 @@ namespace gpumem::test {
 
 namespace fs = std::filesystem;
 
-/// One `gpumem node` (on a free loopback port unless `extra` names another); killed (SIGKILL) at the end if still there.
+/// One `gpumem node` (on a free loopback port unless `extra` names another; with
+/// "--cluster" in `extra`, its cluster on another); killed (SIGKILL) at the end if
+/// still there.
 class node_child {
 public:
   explicit node_child(std::vector<std::string> extra = {}) {
@@ -41,9 +43,19 @@ public:
                                   "--gpumem.host.devices=1", "--gpumem.host.capacity=128M",
                                   "--gpumem.request-timeout-ms=2000"};
     args.insert(args.end(), extra.begin(), extra.end());
-    if (std::none_of(extra.begin(), extra.end(),
-                     [](const std::string& a) { return a.starts_with("--gpumem.node.listen="); }))
+    auto given = [&](const char* prefix) {
+      return std::any_of(extra.begin(), extra.end(),
+                         [&](const std::string& a) { return a.starts_with(prefix); });
+    };
+    if (!given("--gpumem.node.listen="))
       args.push_back("--gpumem.node.listen=127.0.0.1:0");
+    const bool cluster = given("--cluster");
+    const auto cluster_port_file = (dir_ / "cluster_port").string();
+    if (cluster) {
+      args.insert(args.end(), {"--cluster-port-file", cluster_port_file});
+      if (!given("--gpumem.cluster.listen="))
+        args.push_back("--gpumem.cluster.listen=127.0.0.1:0");
+    }
     std::vector<char*> argv;
     for (auto& a : args)
       argv.push_back(a.data());
@@ -55,11 +67,15 @@ public:
     int spawned = posix_spawn(&pid_, tool, &files, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&files);
     REQUIRE(spawned == 0);
-    auto up = test::poll_until([&] { return fs::exists(port_file) || exited(); });
+    // A port file appears whole: written elsewhere, then renamed (write_whole_file).
+    const auto& last = cluster ? cluster_port_file : port_file;
+    auto up = test::poll_until([&] { return fs::exists(last) || exited(); });
     INFO("node log: " << read(log));
     REQUIRE(up.done);
     REQUIRE_FALSE(exited());
     port_ = static_cast<std::uint16_t>(std::stoul(read(port_file)));
+    if (cluster)
+      cluster_port_ = static_cast<std::uint16_t>(std::stoul(read(cluster_port_file)));
   }
   ~node_child() {
     if (pid_ > 0 && !exited()) {
@@ -71,6 +87,8 @@ public:
   }
 
   std::uint16_t port() const { return port_; }
+  /// Its cluster's port (with --cluster).
+  std::uint16_t cluster_port() const { return cluster_port_; }
   void signal(int sig) const { REQUIRE(::kill(pid_, sig) == 0); }
   /// True once the process has ended (reaped here).
   bool exited() {
@@ -93,6 +111,7 @@ private:
   pid_t pid_ = -1;
   int status_ = -1;
   std::uint16_t port_ = 0;
+  std::uint16_t cluster_port_ = 0;
 };
 
 } // namespace gpumem::test

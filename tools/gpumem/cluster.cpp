@@ -1,24 +1,37 @@
 #include "cluster.hpp"
 
-#include <utility>  // before Boost.Asio (Boost 1.74 + GCC 12)
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-
-#include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
 #include <stdexcept>
 
-#include "gpumem/actors/cluster.hpp"
 #include "gpumem/actors/runtime_config.hpp"
+#include "listening.hpp"
 #include "runtime_options.hpp"
-#include "whole_file.hpp"
 
 namespace gpumem::tool {
+
+messages::cluster_actor serve_cluster(caf::actor_system& sys,
+                                      const actors::cluster_options& options, bool insecure,
+                                      actors::local_node local, const std::string& port_file) {
+  // Checked by the caller before the system started; parsed again for the announcement.
+  auto where = actors::parse_listen_address(options.listen);
+  const auto watched = options.nodes.size() + (local.node ? 1 : 0);
+  auto cluster = actors::spawn_cluster(sys, options, std::move(local));
+  auto port = actors::publish_cluster(sys, cluster, options, insecure);
+  if (!port)
+    spdlog::error("gpumem cluster: {}", port.error());
+  const auto detail = ", watching " + std::to_string(watched) + " node(s)";
+  if (!port || !where
+      || !announce({"gpumem cluster", *where, *port, !options.tls.empty(),
+                    "put every node to sleep", detail},
+                   port_file)) {
+    caf::anon_send_exit(cluster, caf::exit_reason::user_shutdown);
+    return {};
+  }
+  return cluster;
+}
 
 int run_cluster(const cluster_command_options& options) {
   actors::gpumem_config cfg;
@@ -26,50 +39,21 @@ int run_cluster(const cluster_command_options& options) {
   auto config = read_runtime_config(cfg, options.runtime_args);
   if (!config)
     return 0;  // --help or --dump-config printed
-  auto where = actors::parse_listen_address(config->cluster.listen);
-  if (!where)
+  if (auto where = actors::parse_listen_address(config->cluster.listen); !where)
     throw std::invalid_argument("gpumem.cluster.listen: " + where.error());
   // One certificate for both sides: the cluster is a client of its nodes and a server
   // of its own clients.
   config->cluster.tls = config->node.tls;
-  const bool tls = !config->cluster.tls.empty();
-  if (tls)
+  if (!config->cluster.tls.empty())
     if (auto why = messages::use_tls(cfg, config->cluster.tls); !why.empty())
       throw std::invalid_argument("gpumem.node: " + why);
 
   caf::actor_system sys{cfg};
-  auto cluster = actors::spawn_cluster(sys, config->cluster);
-  auto stop = [&] { caf::anon_send_exit(cluster, caf::exit_reason::user_shutdown); };
-  auto port = actors::publish_cluster(sys, cluster, config->cluster, options.insecure);
-  if (!port) {
-    spdlog::error("gpumem cluster: {}", port.error());
-    stop();
+  auto cluster = serve_cluster(sys, config->cluster, options.insecure, {}, options.port_file);
+  if (!cluster)
     return 1;
-  }
-  if (!where->loopback && !tls)
-    spdlog::warn("gpumem cluster: listening beyond loopback without TLS (--insecure): any "
-                 "peer that reaches {} can put every node to sleep",
-                 config->cluster.listen);
-  auto host = where->host.find(':') != std::string::npos ? "[" + where->host + "]" : where->host;
-  std::printf("gpumem cluster: listening on %s:%u (%s), watching %zu node(s)\n", host.c_str(),
-              static_cast<unsigned>(*port), tls ? "mutual TLS" : "no TLS",
-              config->cluster.nodes.size());
-  std::fflush(stdout);
-  if (!options.port_file.empty()
-      && !write_whole_file(options.port_file, std::to_string(*port) + "\n")) {
-    spdlog::error("gpumem cluster: cannot write the port to '{}'", options.port_file);
-    stop();
-    return 1;
-  }
-
-  boost::asio::io_context io;
-  boost::asio::signal_set signals{io, SIGINT, SIGTERM};
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-    if (!ec)
-      spdlog::info("gpumem cluster: signal {}: stopping", signal);
-  });
-  io.run();  // until the signal
-  stop();
+  wait_for_stop_signal("gpumem cluster");
+  caf::anon_send_exit(cluster, caf::exit_reason::user_shutdown);
   spdlog::info("gpumem cluster: stopped");
   return 0;
 }

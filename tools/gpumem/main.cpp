@@ -268,6 +268,11 @@ int main(int argc, char* argv[]) {
                   "write the port it listens on to this file once it listens (for port 0)");
   node.add_flag("--insecure", serving_node.insecure,
                 "listen beyond loopback without TLS, although nothing then authenticates a peer");
+  node.add_flag("--cluster", serving_node.cluster,
+                "host a cluster too, as gpumem cluster does, on gpumem.cluster.listen: it watches this node "
+                "and those of gpumem.cluster.nodes");
+  node.add_option("--cluster-port-file", serving_node.cluster_port_file,
+                  "with --cluster: write the cluster's port to this file once it listens");
   runtime_flags node_runtime;
   node_runtime.add(node);
 

@@ -1,23 +1,18 @@
 #include "node.hpp"
 
-#include <utility>  // before Boost.Asio (Boost 1.74 + GCC 12)
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
 #include <stdexcept>
 
+#include "cluster.hpp"
 #include "gpumem/actors/node.hpp"
 #include "gpumem/actors/runtime.hpp"
 #include "gpumem/actors/runtime_config.hpp"
+#include "listening.hpp"
 #include "runtime_options.hpp"
-#include "whole_file.hpp"
 
 namespace gpumem::tool {
 
@@ -31,6 +26,9 @@ int run_node(const node_command_options& options) {
   auto where = actors::parse_listen_address(config->node.listen);
   if (!where)
     throw std::invalid_argument("gpumem.node.listen: " + where.error());
+  if (options.cluster)
+    if (auto at = actors::parse_listen_address(config->cluster.listen); !at)
+      throw std::invalid_argument("gpumem.cluster.listen: " + at.error());
   const bool tls = !config->node.tls.empty();
   if (tls) {
     if (auto why = messages::use_tls(cfg, config->node.tls); !why.empty())
@@ -56,28 +54,26 @@ int run_node(const node_command_options& options) {
     stop_node();
     return 1;
   }
-  if (!where->loopback && !tls)
-    spdlog::warn("gpumem node: listening beyond loopback without TLS (--insecure): any peer "
-                 "that reaches {} can allocate, free and put devices to sleep",
-                 config->node.listen);
-  auto host = where->host.find(':') != std::string::npos ? "[" + where->host + "]" : where->host;
-  std::printf("gpumem node: listening on %s:%u (%s)\n", host.c_str(),
-              static_cast<unsigned>(*port), tls ? "mutual TLS" : "no TLS");
-  std::fflush(stdout);
-  if (!options.port_file.empty()
-      && !write_whole_file(options.port_file, std::to_string(*port) + "\n")) {
-    spdlog::error("gpumem node: cannot write the port to '{}'", options.port_file);
+  if (!announce({"gpumem node", *where, *port, tls,
+                 "allocate, free and put devices to sleep", ""},
+                options.port_file)) {
     stop_node();
     return 1;
   }
+  messages::cluster_actor cluster;
+  if (options.cluster) {
+    config->cluster.tls = config->node.tls;  // loaded above
+    cluster = serve_cluster(sys, config->cluster, options.insecure,
+                            {address_of(*where, *port), node}, options.cluster_port_file);
+    if (!cluster) {
+      stop_node();
+      return 1;
+    }
+  }
 
-  boost::asio::io_context io;
-  boost::asio::signal_set signals{io, SIGINT, SIGTERM};
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-    if (!ec)
-      spdlog::info("gpumem node: signal {}: stopping", signal);
-  });
-  io.run();  // until the signal
+  wait_for_stop_signal("gpumem node");
+  if (cluster)
+    caf::anon_send_exit(cluster, caf::exit_reason::user_shutdown);
   stop_node();
   rt->shutdown();
   spdlog::info("gpumem node: stopped");

@@ -2,7 +2,8 @@
 // `gpumem node`: the runtime from the configuration, served over CAF's network layer
 // on gpumem.node.listen (gpumem/actors/node.hpp) until SIGINT or SIGTERM, for clients
 // in other processes (client::connect_node). It prints the address it listens on, and
-// can write its port to a file (for port 0).
+// can write its port to a file (for port 0). With --cluster it also hosts a cluster
+// (tool/cluster.hpp) that watches this node and those of gpumem.cluster.nodes.
 
 #include <string>
 #include <vector>
@@ -16,6 +17,10 @@ struct node_command_options {
   std::string port_file;
   /// Listen beyond loopback without TLS, although nothing then authenticates a peer.
   bool insecure = false;
+  /// Host a cluster too, on gpumem.cluster.listen.
+  bool cluster = false;
+  /// Where to write the cluster's port once listening; empty: nowhere.
+  std::string cluster_port_file;
 };
 
 /// Serves until a signal; 0 after a clean stop, 1 when the runtime or the network

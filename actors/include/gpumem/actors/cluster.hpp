@@ -36,10 +36,18 @@ struct cluster_options {
   messages::tls_files tls;
 };
 
+/// A node in the cluster's own process (gpumem node --cluster): watched through its
+/// handle, not over the network, under the address it is published at.
+struct local_node {
+  std::string address;  // "host:port", its name in the cluster
+  messages::node_actor node;
+};
+
 /// Spawns a cluster actor in `sys` (which must have loaded caf::io::middleman and
-/// registered the protocol) that starts watching options.nodes at once. Stop it with
-/// an exit message.
-messages::cluster_actor spawn_cluster(caf::actor_system& sys, const cluster_options& options);
+/// registered the protocol) that starts watching options.nodes, and `local` if it has
+/// a node, at once. Stop it with an exit message.
+messages::cluster_actor spawn_cluster(caf::actor_system& sys, const cluster_options& options,
+                                      local_node local = {});
 
 /// Opens the cluster's port as publish_node does a node's (options.listen; beyond
 /// loopback only over TLS, or `insecure`); answers the port bound.
