@@ -22,7 +22,7 @@ usage() {
 # Libraries the GPU machine lacks although they live in the system directories here;
 # libstdc++ and libgcc_s too, since older base images lack this compiler's
 # GLIBCXX_3.4.30 (bundled, they are found first through LD_LIBRARY_PATH).
-readonly COPY_ANYWAY='^lib(caf_core|caf_io|caf_openssl|spdlog|fmt|benchmark|stdc\+\+|gcc_s)[.-]'
+readonly COPY_ANYWAY='^lib(caf_core|caf_io|spdlog|fmt|benchmark|stdc\+\+|gcc_s)[.-]'
 # Libraries that must come from the GPU machine itself (glibc and the driver).
 readonly NEVER_COPY='^(libc|libm|libcuda|ld-linux[^/]*)\.so'
 

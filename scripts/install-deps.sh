@@ -9,6 +9,7 @@ packages=(
   g++ cmake make            # toolchain
   ccache                    # cheap rebuilds of every preset
   libcaf-dev                # C++ Actor Framework 0.17
+  libssl-dev openssl        # TLS between processes; the tests make certificates
   libspdlog-dev             # logging (brings libfmt-dev)
   catch2                    # tests (Catch2 2.13)
   libboost-dev              # Boost.Asio for the serving clients
