@@ -108,8 +108,8 @@ int write_map(const ctl_options& o, const std::string& page) {
 } // namespace
 
 int run_ctl(const ctl_options& o) {
-  if (!o.cluster.empty())
-    return run_ctl_cluster(o);
+  if (!o.node.empty() || !o.cluster.empty())
+    return run_ctl_remote(o);
   auto url = parse_http_url(o.url);
   if (!url) {
     std::fprintf(stderr, "gpumem ctl: --url expects http://host:port, got '%s'\n", o.url.c_str());

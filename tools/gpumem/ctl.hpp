@@ -28,15 +28,16 @@ struct ctl_options {
   std::int64_t device = -1;  // -1: every device (map, trim, defragment); snapshot needs one
   std::string out;           // map: the file to write (- for stdout)
   std::chrono::seconds timeout{600};
-  /// "host:port" of a gpumem cluster: status, stats, sleep and wake go to it over CAF's
-  /// network layer instead of --url (empty: the HTTP control plane).
+  /// "host:port" of a gpumem node, or of a cluster: status, stats, sleep and wake go to
+  /// it over CAF's network layer instead of --url (both empty: the HTTP control plane).
+  std::string node;
   std::string cluster;
   std::vector<std::string> nodes;  // sleep, wake: only these nodes (default: all)
-  messages::tls_files tls;         // --cluster over mutual TLS: this side's files
+  messages::tls_files tls;         // --node, --cluster over mutual TLS: this side's files
 };
 
 int run_ctl(const ctl_options& options);
-/// run_ctl for --cluster (ctl_cluster.cpp); the same exit codes.
-int run_ctl_cluster(const ctl_options& options);
+/// run_ctl for --node and --cluster (ctl_remote.cpp); the same exit codes.
+int run_ctl_remote(const ctl_options& options);
 
 } // namespace gpumem::tool

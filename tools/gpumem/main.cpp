@@ -297,12 +297,16 @@ int main(int argc, char* argv[]) {
   long ctl_timeout = static_cast<long>(controlling.timeout.count());
   ctl.add_option("--url", controlling.url, "where gpumem serve listens")->capture_default_str();
   ctl.add_option("--timeout", ctl_timeout, "seconds to wait for the answer")->capture_default_str();
+  auto* ctl_node = ctl.add_option("--node", controlling.node,
+                                   "host:port of a gpumem node: its status, stats, sleep and wake over CAF's "
+                                   "network layer instead of --url");
   ctl.add_option("--cluster", controlling.cluster,
                  "host:port of a gpumem cluster: status, stats, sleep and wake of every node over CAF's "
-                 "network layer instead of --url");
-  ctl.add_option("--certificate", controlling.tls.certificate, "--cluster over mutual TLS: this side's certificate (PEM)");
+                 "network layer instead of --url")->excludes(ctl_node);
+  ctl.add_option("--certificate", controlling.tls.certificate,
+                 "--node or --cluster over mutual TLS: this side's certificate (PEM)");
   ctl.add_option("--key", controlling.tls.key, "its private key (PEM)");
-  ctl.add_option("--ca-file", controlling.tls.ca_file, "the CA that signs the cluster's certificate (PEM)");
+  ctl.add_option("--ca-file", controlling.tls.ca_file, "the CA that signs the peer's certificate (PEM)");
   ctl.require_subcommand(1);
   ctl.fallthrough();  // --url and --timeout after the command too
   ctl.add_subcommand("status", "every device: state, pressure, memory, tags asleep");
