@@ -12,18 +12,13 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -39,76 +34,29 @@
 #include "gpumem/cuda/byte_units.hpp"
 #include "gpumem/messages/register.hpp"
 #include "gpumem/messages/tls.hpp"
-
-extern char** environ;
+#include "support/node_processes.hpp"
 
 namespace {
 
 using namespace gpumem;
 using namespace gpumem::messages;
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
-
-const fs::path scratch = fs::temp_directory_path() / ("gpumem_cluster_bench_" + std::to_string(getpid()));
 
 [[noreturn]] void fail(const std::string& why) { throw std::runtime_error(why); }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
-/// One `gpumem node` on a free loopback port (or the one given), killed at the end.
-class node_process {
+/// One `gpumem node` of `tool`, quiet but for warnings.
+class node_process : public test::node_process_child {
 public:
-  node_process(const std::string& tool, std::vector<std::string> extra = {}) {
-    static int counter = 0;
-    dir_ = scratch / ("node" + std::to_string(counter++));
-    fs::create_directories(dir_);
-    std::vector<std::string> args{tool, "node", "--port-file", (dir_ / "port").string(),
-                                  "--gpumem.host.devices=1", "--gpumem.host.capacity=128M",
-                                  "--gpumem.log-level=warn"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    if (std::none_of(extra.begin(), extra.end(),
-                     [](const std::string& a) { return a.starts_with("--gpumem.node.listen="); }))
-      args.push_back("--gpumem.node.listen=127.0.0.1:0");
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t files;
-    posix_spawn_file_actions_init(&files);
-    const auto log = (dir_ / "log").string();
-    posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&files, 1, 2);
-    if (posix_spawn(&pid_, tool.c_str(), &files, nullptr, argv.data(), environ) != 0)
-      fail("cannot start " + tool);
-    posix_spawn_file_actions_destroy(&files);
-    const auto until = clock_type::now() + 60s;
-    while (!fs::exists(dir_ / "port") || slurp(dir_ / "port").find('\n') == std::string::npos) {
-      if (clock_type::now() > until || waitpid(pid_, nullptr, WNOHANG) == pid_)
-        fail("gpumem node did not start: " + slurp(dir_ / "log"));
-      std::this_thread::sleep_for(10ms);
-    }
-    port_ = static_cast<std::uint16_t>(std::stoul(slurp(dir_ / "port")));
-  }
-  ~node_process() { kill(); }
-  void kill() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-  void signal(int sig) const { ::kill(pid_, sig); }
-  std::uint16_t port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  explicit node_process(const std::string& tool, std::vector<std::string> extra = {})
+    : node_process_child(tool, with_quiet_log(std::move(extra))) {}
 
 private:
-  fs::path dir_;
-  pid_t pid_ = -1;
-  std::uint16_t port_ = 0;
+  static std::vector<std::string> with_quiet_log(std::vector<std::string> extra) {
+    extra.push_back("--gpumem.log-level=warn");
+    return extra;
+  }
 };
 
 struct networked_config : caf::actor_system_config {
@@ -140,28 +88,6 @@ double round_trip_us(client::blocking_client& c, int rounds) {
   return std::chrono::duration<double, std::micro>(clock_type::now() - start).count() / rounds;
 }
 
-void certificates() {
-  auto run = [](const std::string& cmd) {
-    if (std::system((cmd + " > /dev/null 2>&1").c_str()) != 0)
-      fail("openssl: " + cmd);
-  };
-  auto p = [](const std::string& n) { return (scratch / n).string(); };
-  run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca -keyout " + p("ca.key")
-      + " -out " + p("ca.pem"));
-  for (const char* who : {"node", "client"}) {
-    std::string n = who;
-    run("openssl req -newkey rsa:2048 -nodes -subj /CN=" + n + " -keyout " + p(n + ".key")
-        + " -out " + p(n + ".csr"));
-    run("openssl x509 -req -days 2 -in " + p(n + ".csr") + " -CA " + p("ca.pem") + " -CAkey "
-        + p("ca.key") + " -CAcreateserial -out " + p(n + ".pem"));
-  }
-}
-
-tls_files files_of(const std::string& who) {
-  return {(scratch / (who + ".pem")).string(), (scratch / (who + ".key")).string(),
-          (scratch / "ca.pem").string()};
-}
-
 void round_trips(const std::string& tool, int rounds) {
   // In this process: a runtime with the nodes' layout.
   networked_config local_cfg;
@@ -184,12 +110,12 @@ void round_trips(const std::string& tool, int rounds) {
   client::blocking_client plain_client{plain->endpoint};
   const double clear = round_trip_us(plain_client, rounds);
 
-  certificates();
-  auto node_files = files_of("node");
+  test::certificate_set certificates;
+  auto node_files = certificates.files("node");
   node_process tls_node{tool, {"--gpumem.node.certificate=" + node_files.certificate,
                                "--gpumem.node.key=" + node_files.key,
                                "--gpumem.node.ca-file=" + node_files.ca_file}};
-  networked_config tls_cfg{files_of("client")};
+  networked_config tls_cfg{certificates.files("client")};
   caf::actor_system tls_sys{tls_cfg};
   auto secure = client::connect_node(tls_sys, "127.0.0.1", tls_node.port());
   if (!secure)
@@ -332,7 +258,6 @@ int main(int argc, char** argv) {
   }
   const std::string tool = argv[1];
   const int rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 20;
-  fs::create_directories(scratch);
   int rc = 0;
   try {
     round_trips(tool, rounds * 100);
@@ -342,7 +267,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gpumem_cluster_bench: %s\n", e.what());
     rc = 1;
   }
-  std::error_code ec;
-  fs::remove_all(scratch, ec);
   return rc;
 }

@@ -9,17 +9,6 @@ work=$(mktemp -d)
 source "$(dirname "$0")/serve_helpers.sh"
 trap 'stop_servers; rm -rf "$work"' EXIT
 
-# ctl EXPECTED_EXIT ARGS...: runs gpumem ctl; its stdout in $out, stderr in $err.
-ctl() {
-  local want=$1 rc=0
-  shift
-  timeout "$wait_limit" "$gpumem" ctl --timeout "$wait_limit" "$@" >"$work/out" 2>"$work/err" || rc=$?
-  out=$(<"$work/out")
-  err=$(<"$work/err")
-  ((rc == want)) || fail "gpumem ctl $*: exit $rc, expected $want; stderr: $err"
-}
-has() { [[ $1 == *"$2"* ]] || fail "no '$2' in: $1"; }
-
 start_server ctl --allocate weights=64M --allocate kv_cache=32M
 url="http://127.0.0.1:$port"
 

@@ -1,5 +1,5 @@
-# Helpers for the tests that drive `gpumem serve` as a process (sourced, bash):
-# start a server on a free port, stop it, and call it with curl. Every wait is bounded
+# Helpers for the tests that drive `gpumem serve`, `node` and `ctl` as processes (sourced,
+# bash): start a server on a free port, stop it, call it with curl or gpumem ctl. Every wait is bounded
 # by wall-clock time. Needs $gpumem (the binary) and $work (a scratch folder).
 
 wait_limit=60     # seconds, as tests/support/wait.hpp
@@ -91,3 +91,16 @@ refused() {
   shift 4
   check "$want" "$method" "$path" "\"error\":\"$code\"" "\"message\":" "$@"
 }
+
+# ctl EXPECTED_EXIT ARGS...: runs gpumem ctl; its stdout in $out, stderr in $err.
+ctl() {
+  local want=$1 rc=0
+  shift
+  timeout "$wait_limit" "$gpumem" ctl --timeout "$wait_limit" "$@" >"$work/out" 2>"$work/err" || rc=$?
+  out=$(<"$work/out")
+  err=$(<"$work/err")
+  ((rc == want)) || fail "gpumem ctl $*: exit $rc, expected $want; stdout: $out; stderr: $err"
+}
+
+# has TEXT PART: PART is in TEXT.
+has() { [[ $1 == *"$2"* ]] || fail "no '$2' in: $1"; }

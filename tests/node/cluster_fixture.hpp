@@ -22,9 +22,7 @@ namespace gpumem::test {
 
 using namespace std::chrono_literals;
 
-inline std::string address_of(const node_child& n) {
-  return "127.0.0.1:" + std::to_string(n.port());
-}
+inline std::string address_of(const node_child& n) { return n.address(); }
 
 /// A gpumem error as "code: message".
 inline std::string why(const caf::error& e) {

@@ -12,7 +12,6 @@
 #include "node/cluster_fixture.hpp"
 #include "node/node_child.hpp"
 #include "node/node_fixture.hpp"
-#include "node/test_certificates.hpp"
 
 namespace {
 

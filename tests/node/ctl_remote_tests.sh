@@ -6,18 +6,8 @@
 set -euo pipefail
 gpumem=$1
 work=$(mktemp -d)
-source "$(dirname "$0")/../control/serve_helpers.sh"  # fail, stop_servers, wait_limit
+source "$(dirname "$0")/../control/serve_helpers.sh"  # fail, ctl, has, stop_servers
 trap 'stop_servers; rm -rf "$work"' EXIT
-
-ctl() {
-  local want=$1 rc=0
-  shift
-  timeout "$wait_limit" "$gpumem" ctl --timeout "$wait_limit" "$@" >"$work/out" 2>"$work/err" || rc=$?
-  out=$(<"$work/out")
-  err=$(<"$work/err")
-  ((rc == want)) || fail "gpumem ctl $*: exit $rc, expected $want; stdout: $out; stderr: $err"
-}
-has() { [[ $1 == *"$2"* ]] || fail "no '$2' in: $1"; }
 
 # wait_for_file FILE PID WHAT: until FILE has something in it, bounded by time.
 wait_for_file() {

@@ -14,7 +14,6 @@
 #include "gpumem/client/remote_node.hpp"
 #include "node/node_child.hpp"
 #include "node/node_fixture.hpp"
-#include "node/test_certificates.hpp"
 
 namespace {
 
