@@ -97,6 +97,11 @@ namespace {
 
 std::chrono::milliseconds deadline_of(const cluster_state& st) { return st.options.deadline; }
 
+/// Why a node could not be reached, as status shows it.
+std::string why_not_reached(caf::actor_system& sys, const caf::error& e) {
+  return e == caf::sec::request_timeout ? "no answer before the deadline" : sys.render(e);
+}
+
 /// A small actor per node that tags the node's pressure events with its name. Linked to
 /// the cluster, it leaves (normally, which the link ignores) when told to.
 caf::behavior forwarder(caf::event_based_actor* self, caf::actor cluster, std::string address) {
@@ -148,10 +153,7 @@ void ask_endpoint(cluster_pointer self, const std::string& address, std::uint64_
         connected(self, address, generation, node, std::move(b), std::move(a), std::move(p),
                   std::move(info));
       },
-      [self, failed](caf::error& e) {
-        failed(e == caf::sec::request_timeout ? "no answer before the deadline"
-                                              : self->system().render(e));
-      });
+      [self, failed](caf::error& e) { failed(why_not_reached(self->system(), e)); });
 }
 
 /// Connects to a member (through the network layer's manager, with the deadline; the
@@ -192,10 +194,7 @@ void connect(cluster_pointer self, member& m) {
         }
         ask_endpoint(self, address, generation, caf::actor_cast<node_actor>(ptr), failed);
       },
-      [self, failed](caf::error& e) {
-        failed(e == caf::sec::request_timeout ? "no answer before the deadline"
-                                              : self->system().render(e));
-      });
+      [self, failed](caf::error& e) { failed(why_not_reached(self->system(), e)); });
 }
 
 /// Asks an up member what it is; no answer by the deadline loses it.

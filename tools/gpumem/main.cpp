@@ -203,6 +203,15 @@ int replay(const std::string& path, const gpumem::replay::replay_options& option
   return 0;
 }
 
+/// The flags of a command that publishes an actor (node, cluster): where to write its
+/// port, and whether it may listen beyond loopback without TLS.
+void add_listening_flags(CLI::App& command, std::string& port_file, bool& insecure) {
+  command.add_option("--port-file", port_file,
+                     "write the port it listens on to this file once it listens (for port 0)");
+  command.add_flag("--insecure", insecure,
+                   "listen beyond loopback without TLS, although nothing then authenticates a peer");
+}
+
 } // namespace
 
 int main(int argc, char* argv[]) {
@@ -264,10 +273,7 @@ int main(int argc, char* argv[]) {
     "node", "runs the runtime from the configuration and serves it to clients in other processes over "
             "CAF's network layer on gpumem.node.listen (client::connect_node) until SIGINT or SIGTERM");
   gpumem::tool::node_command_options serving_node;
-  node.add_option("--port-file", serving_node.port_file,
-                  "write the port it listens on to this file once it listens (for port 0)");
-  node.add_flag("--insecure", serving_node.insecure,
-                "listen beyond loopback without TLS, although nothing then authenticates a peer");
+  add_listening_flags(node, serving_node.port_file, serving_node.insecure);
   node.add_flag("--cluster", serving_node.cluster,
                 "host a cluster too, as gpumem cluster does, on gpumem.cluster.listen: it watches this node "
                 "and those of gpumem.cluster.nodes");
@@ -281,10 +287,7 @@ int main(int argc, char* argv[]) {
                "gpumem.cluster.listen: status, statistics, placement, collective sleep and wake (gpumem ctl "
                "--cluster), until SIGINT or SIGTERM");
   gpumem::tool::cluster_command_options serving_cluster;
-  cluster.add_option("--port-file", serving_cluster.port_file,
-                     "write the port it listens on to this file once it listens (for port 0)");
-  cluster.add_flag("--insecure", serving_cluster.insecure,
-                   "listen beyond loopback without TLS, although nothing then authenticates a peer");
+  add_listening_flags(cluster, serving_cluster.port_file, serving_cluster.insecure);
   runtime_flags cluster_runtime;
   cluster_runtime.add(cluster);
 
