@@ -4,7 +4,9 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include <set>
 #include <stdexcept>
+#include <string>
 
 #include "gpumem/actors/runtime_config.hpp"
 #include "listening.hpp"
@@ -17,7 +19,11 @@ messages::cluster_actor serve_cluster(caf::actor_system& sys,
                                       actors::local_node local, const std::string& port_file) {
   // Checked by the caller before the system started; parsed again for the announcement.
   auto where = actors::parse_listen_address(options.listen);
-  const auto watched = options.nodes.size() + (local.node ? 1 : 0);
+  // The cluster keeps one member per address: this node may be listed too.
+  std::set<std::string> addresses(options.nodes.begin(), options.nodes.end());
+  if (local.node)
+    addresses.insert(local.address);
+  const auto watched = addresses.size();
   auto cluster = actors::spawn_cluster(sys, options, std::move(local));
   auto port = actors::publish_cluster(sys, cluster, options, insecure);
   if (!port)
