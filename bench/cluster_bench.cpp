@@ -88,6 +88,17 @@ double round_trip_us(client::blocking_client& c, int rounds) {
   return std::chrono::duration<double, std::micro>(clock_type::now() - start).count() / rounds;
 }
 
+/// round_trip_us to `node`, from an actor system of its own (over TLS with `files`).
+double remote_round_trip_us(const node_process& node, const tls_files& files, int rounds) {
+  networked_config cfg{files};
+  caf::actor_system sys{cfg};
+  auto remote = client::connect_node(sys, "127.0.0.1", node.port());
+  if (!remote)
+    fail(remote.error().to_string());
+  client::blocking_client c{remote->endpoint};
+  return round_trip_us(c, rounds);
+}
+
 void round_trips(const std::string& tool, int rounds) {
   // In this process: a runtime with the nodes' layout.
   networked_config local_cfg;
@@ -102,26 +113,14 @@ void round_trips(const std::string& tool, int rounds) {
   const double in_process = round_trip_us(local, rounds);
 
   node_process plain_node{tool};
-  networked_config plain_cfg;
-  caf::actor_system plain_sys{plain_cfg};
-  auto plain = client::connect_node(plain_sys, "127.0.0.1", plain_node.port());
-  if (!plain)
-    fail(plain.error().to_string());
-  client::blocking_client plain_client{plain->endpoint};
-  const double clear = round_trip_us(plain_client, rounds);
+  const double clear = remote_round_trip_us(plain_node, {}, rounds);
 
   test::certificate_set certificates;
   auto node_files = certificates.files("node");
   node_process tls_node{tool, {"--gpumem.node.certificate=" + node_files.certificate,
                                "--gpumem.node.key=" + node_files.key,
                                "--gpumem.node.ca-file=" + node_files.ca_file}};
-  networked_config tls_cfg{certificates.files("client")};
-  caf::actor_system tls_sys{tls_cfg};
-  auto secure = client::connect_node(tls_sys, "127.0.0.1", tls_node.port());
-  if (!secure)
-    fail(secure.error().to_string());
-  client::blocking_client tls_client{secure->endpoint};
-  const double tls = round_trip_us(tls_client, rounds);
+  const double tls = remote_round_trip_us(tls_node, certificates.files("client"), rounds);
 
   std::printf("allocate+free round trip, 64 KiB, %d pairs each, one caller:\n", rounds);
   std::printf("  in process      %9.1f us  (baseline)\n", in_process);
